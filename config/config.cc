@@ -1,0 +1,501 @@
+#include "config/config.h"
+
+#include <arpa/inet.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace updns::config {
+namespace {
+
+// The config is operator input, but still input: a file this large is a
+// mistake (a zone file or a log passed by accident), not a config.
+constexpr size_t kMaxConfigBytes = size_t{1} << 20;
+
+constexpr uint16_t kDefaultDnsPort = 53;
+constexpr const char* kDefaultListen = "127.0.0.1@53";
+constexpr const char* kEndpointHint = "expected ADDRESS[@PORT], e.g. 127.0.0.1@5353";
+
+constexpr uint64_t kMiB = uint64_t{1} << 20;
+constexpr unsigned kMaxWorkers = 1024;
+constexpr unsigned kMaxTcpConnections = 1000000;
+constexpr unsigned kMaxTcpIdleTimeoutMs = 3600000;
+
+constexpr size_t kMaxLabelLength = 63;
+constexpr size_t kMaxNameLength = 253;  // presentation form, no trailing dot
+
+void Append(std::string& out, std::string_view text) { out += text; }
+
+template <typename Integer>
+requires std::is_integral_v<Integer>
+void Append(std::string& out, Integer number) { out += std::to_string(number); }
+
+template <typename... Parts>
+std::string Cat(const Parts&... parts) {
+  std::string out;
+  (Append(out, parts), ...);
+  return out;
+}
+
+char AsciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// Lowercases and drops one trailing dot; the root "." stays ".".
+std::string CanonicalName(std::string_view name) {
+  if (name.size() > 1 && name.back() == '.') name.remove_suffix(1);
+  std::string out(name);
+  std::transform(out.begin(), out.end(), out.begin(), AsciiLower);
+  return out;
+}
+
+// Returns an empty string when `name` (already canonical) can be a zone
+// apex, otherwise what is wrong with it.
+std::string ZoneNameProblem(std::string_view name) {
+  if (name.empty()) return "empty zone name (the root zone is written '.')";
+  if (name == ".") return "";
+  if (name.size() > kMaxNameLength) {
+    return Cat("name '", name.substr(0, 40), "...' is ", name.size(),
+               " characters long; a domain name has at most ", kMaxNameLength);
+  }
+  size_t start = 0;
+  while (true) {
+    size_t dot = name.find('.', start);
+    std::string_view label = name.substr(start, dot == std::string_view::npos ? dot : dot - start);
+    if (label.empty()) return Cat("'", name, "' has an empty label (two dots in a row, or a leading dot)");
+    if (label.size() > kMaxLabelLength) {
+      return Cat("label '", label.substr(0, 20), "...' is ", label.size(),
+                 " characters long; a label has at most ", kMaxLabelLength);
+    }
+    if (dot == std::string_view::npos) return "";
+    start = dot + 1;
+  }
+}
+
+// Plain decimal digits only: no sign, no hex, no separators.
+bool ParseDecimal(std::string_view text, uint64_t& value) {
+  if (text.empty() || text.front() < '0' || text.front() > '9') return false;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+
+// "1048576", "512MiB", "1 GiB", "4G": binary units only.
+bool ParseByteSize(std::string_view text, uint64_t& bytes) {
+  static constexpr std::pair<std::string_view, int> kSuffixes[] = {
+      {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}, {"K", 10}, {"M", 20}, {"G", 30}, {"T", 40}};
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  uint64_t number = 0;
+  if (!ParseDecimal(text.substr(0, digits), number)) return false;
+  std::string_view suffix = text.substr(digits);
+  if (!suffix.empty() && suffix.front() == ' ') suffix.remove_prefix(1);
+  if (suffix.empty() && digits == text.size()) {
+    bytes = number;
+    return true;
+  }
+  for (const auto& [name, shift] : kSuffixes) {
+    if (suffix != name) continue;
+    if (number > (UINT64_MAX >> shift)) return false;
+    bytes = number << shift;
+    return true;
+  }
+  return false;
+}
+
+bool SameEndpoint(const Endpoint& a, const Endpoint& b) {
+  return a.address_length == b.address_length && std::memcmp(&a.address, &b.address, a.address_length) == 0;
+}
+
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string Join(std::initializer_list<std::string_view> words) {
+  std::string out;
+  for (std::string_view word : words) out += Cat(out.empty() ? "" : ", ", word);
+  return out;
+}
+
+// What a node is, for "expected X, got Y" messages.
+std::string Describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+      return "nothing";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Scalar: {
+      std::string_view text = node.Scalar();
+      if (text.size() > 40) return Cat("'", text.substr(0, 40), "...'");
+      return Cat("'", text, "'");
+    }
+    default:
+      return "an undefined value";
+  }
+}
+
+// A node and what a message needs to point at it.
+struct Item {
+  YAML::Node node;
+  std::string path;  // "server.listen[1]"; empty for the top level
+  int line = 1;      // 1-based
+};
+
+struct Field {
+  std::string key;
+  Item value;
+};
+
+int LineOf(const YAML::Node& node, int fallback) {
+  int line = node.Mark().line;
+  return line >= 0 ? line + 1 : fallback;
+}
+
+// Walks the document. Every method stops at the first problem and returns
+// it; messages read "SOURCE:LINE: key 'PATH': what is wrong".
+class Reader {
+ public:
+  explicit Reader(std::string_view source) : source_(source) {}
+
+  Status Read(const YAML::Node& root, Config& config) const;
+
+ private:
+  Status Error(const Item& item, std::string_view what) const {
+    if (item.path.empty()) return Status::Invalid(Cat(source_, ":", item.line, ": ", what));
+    return Status::Invalid(Cat(source_, ":", item.line, ": key '", item.path, "': ", what));
+  }
+  Status Expected(const Item& item, std::string_view what) const {
+    return Error(item, Cat("expected ", what, ", got ", Describe(item.node)));
+  }
+
+  Result<std::vector<Field>> Fields(const Item& map, std::initializer_list<std::string_view> allowed) const;
+  Result<std::vector<Item>> Elements(const Item& list, std::string_view what) const;
+  Result<std::string> Text(const Item& item, std::string_view what) const;
+  template <typename T>
+  Status ReadInteger(const Item& item, uint64_t min, uint64_t max, T& out) const;
+
+  Status ReadServer(const Item& item, ServerConfig& server) const;
+  Status ReadListen(const Item& item, std::vector<Endpoint>& listen) const;
+  Status ReadStorage(const Item& item, StorageConfig& storage) const;
+  Status ReadZones(const Item& item, std::vector<ZoneConfig>& zones) const;
+  Status ReadZone(const Item& item, ZoneConfig& zone) const;
+
+  std::string_view source_;
+};
+
+// A null section ("server:" with everything below commented out) reads as an
+// empty map, so it gets the defaults.
+Result<std::vector<Field>> Reader::Fields(const Item& map,
+                                          std::initializer_list<std::string_view> allowed) const {
+  std::vector<Field> fields;
+  if (map.node.IsNull()) return fields;
+  if (!map.node.IsMap()) return Expected(map, Cat("a map with keys ", Join(allowed)));
+  for (const auto& entry : map.node) {
+    const YAML::Node& key = entry.first;
+    int line = LineOf(key, map.line);
+    if (!key.IsScalar()) {
+      return Error(Item{key, map.path, line}, Cat("keys must be plain words, got ", Describe(key)));
+    }
+    std::string name = key.Scalar();
+    Item value{entry.second, map.path.empty() ? name : Cat(map.path, ".", name), line};
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+      std::string hint;
+      for (std::string_view candidate : allowed) {
+        if (EditDistance(name, candidate) <= 2) hint = Cat(" (did you mean '", candidate, "'?)");
+      }
+      return Error(value, Cat("unknown key", hint, "; allowed here: ", Join(allowed)));
+    }
+    for (const Field& seen : fields) {
+      if (seen.key == name) return Error(value, Cat("duplicate key (first at line ", seen.value.line, ")"));
+    }
+    fields.push_back(Field{std::move(name), std::move(value)});
+  }
+  return fields;
+}
+
+Result<std::vector<Item>> Reader::Elements(const Item& list, std::string_view what) const {
+  if (!list.node.IsSequence()) return Expected(list, Cat("a list of ", what));
+  std::vector<Item> items;
+  for (const YAML::Node& element : list.node) {
+    items.push_back(Item{element, Cat(list.path, "[", items.size(), "]"), LineOf(element, list.line)});
+  }
+  return items;
+}
+
+Result<std::string> Reader::Text(const Item& item, std::string_view what) const {
+  if (!item.node.IsScalar()) return Expected(item, what);
+  if (item.node.Scalar().empty()) return Error(item, Cat("expected ", what, ", got an empty string"));
+  return item.node.Scalar();
+}
+
+template <typename T>
+Status Reader::ReadInteger(const Item& item, uint64_t min, uint64_t max, T& out) const {
+  std::string range = Cat("an integer from ", min, " to ", max);
+  uint64_t value = 0;
+  if (!item.node.IsScalar() || !ParseDecimal(item.node.Scalar(), value)) return Expected(item, range);
+  if (value < min || value > max) return Error(item, Cat(value, " is out of range (expected ", range, ")"));
+  out = static_cast<T>(value);
+  return Status::Ok();
+}
+
+Status Reader::Read(const YAML::Node& root, Config& config) const {
+  Item top{root, "", LineOf(root, 1)};
+  if (!root.IsMap()) return Expected(top, "the top level to be a map with keys server, storage, zones");
+  Result<std::vector<Field>> fields = Fields(top, {"server", "storage", "zones"});
+  if (!fields.ok()) return fields.status();
+  for (const Field& field : *fields) {
+    Status status;
+    if (field.key == "server") {
+      status = ReadServer(field.value, config.server);
+    } else if (field.key == "storage") {
+      status = ReadStorage(field.value, config.storage);
+    } else {
+      status = ReadZones(field.value, config.zones);
+    }
+    if (!status.ok()) return status;
+  }
+  return Status::Ok();
+}
+
+Status Reader::ReadServer(const Item& item, ServerConfig& server) const {
+  Result<std::vector<Field>> fields =
+      Fields(item, {"listen", "workers", "tcp_idle_timeout", "tcp_max_connections", "udp_payload"});
+  if (!fields.ok()) return fields.status();
+  for (const Field& field : *fields) {
+    const Item& value = field.value;
+    Status status;
+    if (field.key == "listen") {
+      status = ReadListen(value, server.listen);
+    } else if (field.key == "workers") {
+      status = ReadInteger(value, 1, kMaxWorkers, server.workers);
+    } else if (field.key == "tcp_idle_timeout") {
+      status = ReadInteger(value, 1, kMaxTcpIdleTimeoutMs, server.tcp_idle_timeout_ms);
+    } else if (field.key == "tcp_max_connections") {
+      status = ReadInteger(value, 1, kMaxTcpConnections, server.tcp_max_connections);
+    } else {
+      status = ReadInteger(value, 512, 4096, server.udp_payload);
+    }
+    if (!status.ok()) return status;
+  }
+  return Status::Ok();
+}
+
+Status Reader::ReadListen(const Item& item, std::vector<Endpoint>& listen) const {
+  Result<std::vector<Item>> elements = Elements(item, "ADDRESS[@PORT] strings");
+  if (!elements.ok()) return elements.status();
+  if (elements->empty())
+    return Error(item, Cat("the list is empty; give at least one address (", kEndpointHint, ")"));
+  std::vector<int> lines;
+  for (const Item& element : *elements) {
+    Result<std::string> text = Text(element, Cat("an address (", kEndpointHint, ")"));
+    if (!text.ok()) return text.status();
+    Result<Endpoint> endpoint = ParseEndpoint(*text, kDefaultDnsPort);
+    if (!endpoint.ok()) return Error(element, endpoint.status().message());
+    for (size_t i = 0; i < listen.size(); ++i) {
+      if (SameEndpoint(listen[i], *endpoint)) {
+        return Error(element, Cat("'", *text, "' is the same address as '", listen[i].text, "' at line ",
+                                  lines[i], "; list each address once"));
+      }
+    }
+    listen.push_back(std::move(endpoint).value());
+    lines.push_back(element.line);
+  }
+  return Status::Ok();
+}
+
+Status Reader::ReadStorage(const Item& item, StorageConfig& storage) const {
+  Result<std::vector<Field>> fields = Fields(item, {"path", "map_size"});
+  if (!fields.ok()) return fields.status();
+  for (const Field& field : *fields) {
+    const Item& value = field.value;
+    if (field.key == "path") {
+      Result<std::string> path = Text(value, "a directory path");
+      if (!path.ok()) return path.status();
+      storage.path = std::move(path).value();
+      continue;
+    }
+    constexpr const char* kSizeHint = "a size in bytes, e.g. 1073741824, 512MiB or 1GiB";
+    uint64_t bytes = 0;
+    if (!value.node.IsScalar() || !ParseByteSize(value.node.Scalar(), bytes)) {
+      return Expected(value, Cat(kSizeHint, " (units: KiB MiB GiB TiB, or K M G T for the same)"));
+    }
+    if (bytes < kMiB) return Error(value, Cat(bytes, " bytes is too small; the map needs at least 1MiB"));
+    storage.map_size = bytes;
+  }
+  return Status::Ok();
+}
+
+Status Reader::ReadZones(const Item& item, std::vector<ZoneConfig>& zones) const {
+  if (item.node.IsNull()) return Status::Ok();
+  Result<std::vector<Item>> elements = Elements(item, "zones, each a map with 'name' and optionally 'file'");
+  if (!elements.ok()) return elements.status();
+  for (const Item& element : *elements) {
+    ZoneConfig zone;
+    if (Status status = ReadZone(element, zone); !status.ok()) return status;
+    for (const ZoneConfig& other : zones) {
+      if (other.name == zone.name) {
+        return Error(Item{element.node, Cat(element.path, ".name"), zone.line},
+                     Cat("zone '", zone.name, "' is declared twice (lines ", other.line, " and ", zone.line,
+                         "); names are compared without case and trailing dot"));
+      }
+    }
+    zones.push_back(std::move(zone));
+  }
+  return Status::Ok();
+}
+
+Status Reader::ReadZone(const Item& item, ZoneConfig& zone) const {
+  if (!item.node.IsMap()) return Expected(item, "a map with 'name' and optionally 'file'");
+  Result<std::vector<Field>> fields = Fields(item, {"name", "file"});
+  if (!fields.ok()) return fields.status();
+  zone.line = item.line;
+  for (const Field& field : *fields) {
+    if (field.key == "file") {
+      Result<std::string> file = Text(field.value, "a master file path (omit 'file' for none)");
+      if (!file.ok()) return file.status();
+      zone.file = std::move(file).value();
+      continue;
+    }
+    if (!field.value.node.IsScalar()) return Expected(field.value, "a domain name, e.g. dyn.example.com");
+    zone.name = CanonicalName(field.value.node.Scalar());
+    if (std::string problem = ZoneNameProblem(zone.name); !problem.empty())
+      return Error(field.value, problem);
+  }
+  if (zone.name.empty()) return Error(item, "missing key 'name' (the zone's apex, e.g. dyn.example.com)");
+  return Status::Ok();
+}
+
+struct FileCloser {
+  void operator()(std::FILE* file) const { std::fclose(file); }
+};
+
+}  // namespace
+
+uint16_t Endpoint::port() const {
+  if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(address).sin_port);
+  if (family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(address).sin6_port);
+  return 0;
+}
+
+const ZoneConfig* Config::FindZone(std::string_view name) const {
+  std::string canonical = CanonicalName(name);
+  for (const ZoneConfig& zone : zones) {
+    if (zone.name == canonical) return &zone;
+  }
+  return nullptr;
+}
+
+Result<Endpoint> ParseEndpoint(std::string_view text, uint16_t default_port) {
+  Endpoint endpoint;
+  endpoint.text = std::string(text);
+  std::string_view host = text;
+  uint16_t port = default_port;
+  if (size_t at = text.rfind('@'); at != std::string_view::npos) {
+    host = text.substr(0, at);
+    std::string_view port_text = text.substr(at + 1);
+    uint64_t value = 0;
+    if (!ParseDecimal(port_text, value) || value == 0 || value > 65535) {
+      return Status::Invalid(Cat("port '", port_text, "' in '", text, "' is not a number from 1 to 65535"));
+    }
+    port = static_cast<uint16_t>(value);
+  }
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+
+  std::string host_text(host);  // inet_pton wants a C string
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&endpoint.address);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&endpoint.address);
+  if (inet_pton(AF_INET, host_text.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    endpoint.address_length = sizeof(sockaddr_in);
+    return endpoint;
+  }
+  if (inet_pton(AF_INET6, host_text.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    endpoint.address_length = sizeof(sockaddr_in6);
+    return endpoint;
+  }
+  // "127.0.0.1:53" is the usual slip; say so rather than only "bad address".
+  std::string hint;
+  if (size_t colon = host_text.find(':'); colon != std::string::npos) {
+    std::string before = host_text.substr(0, colon);
+    in_addr unused{};
+    if (inet_pton(AF_INET, before.c_str(), &unused) == 1) {
+      hint = Cat("; write the port after '@': ", before, "@", host_text.substr(colon + 1));
+    }
+  }
+  return Status::Invalid(Cat("'", text, "' is not an address (", kEndpointHint, ")", hint));
+}
+
+Result<Config> ParseConfig(std::string_view text, std::string_view source) {
+  if (text.size() > kMaxConfigBytes) {
+    return Status::Invalid(Cat(source, ": the file is ", text.size(), " bytes; a config is at most ",
+                               kMaxConfigBytes, " (is this the right file?)"));
+  }
+  Config config;
+  config.source = std::string(source);
+  try {
+    std::vector<YAML::Node> documents = YAML::LoadAll(std::string(text));
+    if (documents.empty() || documents.front().IsNull()) {
+      return Status::Invalid(
+          Cat(source, ":1: the file is empty; expected a map with keys server, storage, zones"));
+    }
+    if (documents.size() > 1) {
+      return Status::Invalid(Cat(source, ":", LineOf(documents[1], 1),
+                                 ": a second YAML document starts here; updns reads one (check the "
+                                 "indentation, or remove the '---')"));
+    }
+    Status status = Reader(source).Read(documents.front(), config);
+    if (!status.ok()) return status;
+  } catch (const YAML::Exception& e) {
+    if (e.mark.is_null()) return Status::Invalid(Cat(source, ": YAML error: ", e.msg));
+    return Status::Invalid(
+        Cat(source, ":", e.mark.line + 1, ": YAML syntax error at column ", e.mark.column + 1, ": ", e.msg));
+  }
+  // The file refuses an empty 'listen' and 'workers: 0', so these mean absent.
+  if (config.server.listen.empty()) {
+    config.server.listen.push_back(ParseEndpoint(kDefaultListen, kDefaultDnsPort).value());
+  }
+  if (config.server.workers == 0) config.server.workers = std::max(1u, std::thread::hardware_concurrency());
+  return config;
+}
+
+Result<Config> LoadConfig(const std::string& path) {
+  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
+  if (!file) return Status::IoError(Cat(path, ": cannot open the config file: ", std::strerror(errno)));
+  std::string text;
+  char buffer[16384];
+  while (size_t n = std::fread(buffer, 1, sizeof(buffer), file.get())) {
+    text.append(buffer, n);
+    if (text.size() > kMaxConfigBytes) break;  // ParseConfig reports the size
+  }
+  if (std::ferror(file.get())) {
+    return Status::IoError(Cat(path, ": cannot read the config file: ", std::strerror(errno)));
+  }
+  return ParseConfig(text, path);
+}
+
+}  // namespace updns::config

@@ -1,0 +1,44 @@
+#include "server/setup.h"
+
+#include "common/log.h"
+#include "zone/name.h"
+#include "zone/zone_file.h"
+
+namespace updns::server {
+
+Result<std::unique_ptr<storage::Store>> OpenStore(const config::Config& config) {
+  storage::Options options;
+  options.path = config.storage.path;
+  options.map_size = config.storage.map_size;
+  return storage::Store::Open(options);
+}
+
+std::vector<std::string> ServedZoneNames(const config::Config& config) {
+  std::vector<std::string> names;
+  for (const config::ZoneConfig& zone : config.zones) {
+    auto wire = zone::WireNameFromText(zone.name);
+    if (!wire.ok()) continue;  // the config loader already refused these
+    zone::LowercaseWireName(*wire);
+    names.push_back(std::move(wire).value());
+  }
+  return names;
+}
+
+int ImportConfiguredZoneFiles(const config::Config& config, storage::Store& store) {
+  int failed = 0;
+  for (const config::ZoneConfig& zone : config.zones) {
+    if (zone.file.empty()) continue;
+    auto result = zone::ImportZoneFile(store, zone.name, zone.file, /*only_if_changed=*/true);
+    if (!result.ok()) {
+      Log(LogLevel::kError, "zone %s: %s; serving the data the store already holds",
+          zone.name.c_str(), std::string(result.status().message()).c_str());
+      ++failed;
+    } else if (!result->skipped) {
+      Log(LogLevel::kInfo, "zone %s: loaded %zu records at %zu names from %s", zone.name.c_str(),
+          result->records, result->nodes, zone.file.c_str());
+    }
+  }
+  return failed;
+}
+
+}  // namespace updns::server

@@ -1,0 +1,146 @@
+// updnsd: the updns daemon. Runs in the foreground and logs to stderr.
+#include <uv.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/log.h"
+#include "config/config.h"
+#include "server/dns_worker.h"
+#include "server/setup.h"
+#include "zone/name.h"
+#include "zone/responder.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: updnsd --config FILE [--check]\n"
+    "\n"
+    "Runs the updns authoritative DNS server in the foreground, logging to stderr.\n"
+    "\n"
+    "  -c, --config FILE   the YAML configuration (required)\n"
+    "      --check         validate the configuration, print any error, exit 0 or 1\n"
+    "  -v, --verbose       also log debug messages\n"
+    "  -h, --help          show this help\n"
+    "      --version       print the version\n"
+    "\n"
+    "SIGINT and SIGTERM stop the daemon cleanly (exit status 0).\n";
+
+struct Arguments {
+  std::string config;
+  bool check = false;
+  bool verbose = false;
+};
+
+// Returns the exit status to leave with, or -1 to go on.
+int ParseArguments(int argc, char** argv, Arguments& args) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if ((a == "--config" || a == "-c") && i + 1 < argc) {
+      args.config = argv[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      args.config = a.substr(9);
+    } else if (a == "--check") {
+      args.check = true;
+    } else if (a == "--verbose" || a == "-v") {
+      args.verbose = true;
+    } else if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (a == "--version") {
+      std::puts("updnsd 0.1.0");
+      return 0;
+    } else {
+      std::fprintf(stderr, "updnsd: unknown argument '%s'\n\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+  }
+  if (args.config.empty()) {
+    std::fprintf(stderr, "updnsd: --config FILE is required\n\n%s", kUsage);
+    return 2;
+  }
+  return -1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace updns;
+  Arguments args;
+  if (int rc = ParseArguments(argc, argv, args); rc >= 0) return rc;
+
+  auto config = config::LoadConfig(args.config);
+  if (!config.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(config.status().message()).c_str());
+    return 1;
+  }
+  if (args.check) return 0;
+  if (args.verbose) SetLogLevel(LogLevel::kDebug);
+
+  auto store = server::OpenStore(*config);
+  if (!store.ok()) {
+    Log(LogLevel::kError, "%s", std::string(store.status().message()).c_str());
+    return 1;
+  }
+  server::ImportConfiguredZoneFiles(*config, **store);
+
+  server::DnsWorkerOptions options;
+  options.listen = config->server.listen;
+  options.zones = server::ServedZoneNames(*config);
+  options.tcp_idle_timeout_ms = config->server.tcp_idle_timeout_ms;
+  options.tcp_max_connections = config->server.tcp_max_connections;
+  options.udp_payload = config->server.udp_payload;
+
+  std::vector<std::unique_ptr<server::DnsWorker>> workers;
+  for (unsigned i = 0; i < config->server.workers; ++i) {
+    auto worker = server::DnsWorker::Create(**store, options, static_cast<int>(i));
+    if (!worker.ok()) {
+      Log(LogLevel::kError, "%s", std::string(worker.status().message()).c_str());
+      return 1;
+    }
+    workers.push_back(std::move(worker).value());
+  }
+  {
+    // Report what will be served: a configured zone that is not in the store
+    // answers REFUSED, which is worth a line at start.
+    auto responder = zone::Responder::Create(**store, {options.zones, options.udp_payload});
+    if (responder.ok()) {
+      for (const std::string& missing : (*responder)->zone_index().missing()) {
+        Log(LogLevel::kWarning,
+            "zone %s has no data in the store (no SOA); import it with "
+            "'updnsctl --config %s zone import ZONE FILE' or set its file:",
+            zone::TextFromWireName(missing).c_str(), args.config.c_str());
+      }
+    }
+  }
+  for (auto& worker : workers) worker->Start();
+  for (const config::Endpoint& ep : options.listen)
+    Log(LogLevel::kInfo, "listening on %s (udp, tcp)", ep.text.c_str());
+  Log(LogLevel::kInfo, "updnsd started: %zu zones, %u workers, store %s", options.zones.size(),
+      config->server.workers, config->storage.path.c_str());
+
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  uv_signal_t sigint, sigterm;
+  auto on_signal = [](uv_signal_t* handle, int signum) {
+    Log(LogLevel::kInfo, "received %s, stopping", strsignal(signum));
+    uv_stop(handle->loop);
+  };
+  uv_signal_init(&loop, &sigint);
+  uv_signal_init(&loop, &sigterm);
+  uv_signal_start(&sigint, on_signal, SIGINT);
+  uv_signal_start(&sigterm, on_signal, SIGTERM);
+  uv_run(&loop, UV_RUN_DEFAULT);
+
+  for (auto& worker : workers) worker->Stop();
+  workers.clear();
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigterm), nullptr);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  Log(LogLevel::kInfo, "updnsd stopped");
+  return 0;
+}

@@ -1,0 +1,446 @@
+#include "config/config.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <thread>
+
+namespace updns::config {
+namespace {
+
+constexpr std::string_view kSource = "test.yaml";
+
+// Parses `text` expecting a failure; returns the message.
+std::string ErrorOf(std::string_view text) {
+  Result<Config> config = ParseConfig(text, kSource);
+  if (config.ok()) return "<parsed without error>";
+  EXPECT_TRUE(config.status().IsInvalid()) << config.status().message();
+  return std::string(config.status().message());
+}
+
+// The message starts with "test.yaml:LINE: " and contains every part.
+testing::AssertionResult Says(const std::string& message, int line,
+                              std::initializer_list<std::string_view> parts) {
+  std::string prefix = std::string(kSource) + ":" + std::to_string(line) + ": ";
+  if (message.rfind(prefix, 0) != 0) {
+    return testing::AssertionFailure() << "'" << message << "' does not start with '" << prefix << "'";
+  }
+  for (std::string_view part : parts) {
+    if (message.find(part) == std::string::npos) {
+      return testing::AssertionFailure() << "'" << message << "' lacks '" << part << "'";
+    }
+  }
+  return testing::AssertionSuccess();
+}
+
+std::string Address(const Endpoint& endpoint) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (endpoint.family() == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(endpoint.address).sin_addr, text, sizeof(text));
+  } else if (endpoint.family() == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(endpoint.address).sin6_addr, text,
+              sizeof(text));
+  }
+  return text;
+}
+
+unsigned DefaultWorkers() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+// A temporary file removed at the end of the test.
+class TempFile {
+ public:
+  explicit TempFile(std::string_view contents)
+      : path_(testing::TempDir() + "updns_config_test_" + std::to_string(getpid()) + "_" +
+              testing::UnitTest::GetInstance()->current_test_info()->name() + ".yaml") {
+    std::ofstream(path_, std::ios::binary) << contents;
+  }
+  ~TempFile() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// --- Valid files ------------------------------------------------------------
+
+TEST(ParseConfigTest, FullFile) {
+  Result<Config> config = ParseConfig(
+      "# updns test config\n"                                        // 1
+      "server:\n"                                                    // 2
+      "  listen: [\"127.0.0.1@5353\", \"::1@5353\", \"0.0.0.0\"]\n"  // 3
+      "  workers: 3\n"                                               // 4
+      "  tcp_idle_timeout: 2500\n"                                   // 5
+      "  tcp_max_connections: 64\n"                                  // 6
+      "  udp_payload: 1400\n"                                        // 7
+      "storage:\n"                                                   // 8
+      "  path: /var/lib/updns\n"                                     // 9
+      "  map_size: 512MiB\n"                                         // 10
+      "zones:\n"                                                     // 11
+      "  - name: Dyn.Example.COM.\n"                                 // 12
+      "    file: zones/dyn.example.com.zone\n"                       // 13
+      "  - name: example.org\n",                                     // 14
+      kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->source, "test.yaml");
+
+  const ServerConfig& server = config->server;
+  ASSERT_EQ(server.listen.size(), 3u);
+  EXPECT_EQ(server.listen[0].text, "127.0.0.1@5353");
+  EXPECT_EQ(server.listen[0].family(), AF_INET);
+  EXPECT_EQ(Address(server.listen[0]), "127.0.0.1");
+  EXPECT_EQ(server.listen[0].port(), 5353);
+  EXPECT_EQ(server.listen[1].family(), AF_INET6);
+  EXPECT_EQ(Address(server.listen[1]), "::1");
+  EXPECT_EQ(server.listen[1].port(), 5353);
+  EXPECT_EQ(Address(server.listen[2]), "0.0.0.0");
+  EXPECT_EQ(server.listen[2].port(), 53);
+  EXPECT_EQ(server.workers, 3u);
+  EXPECT_EQ(server.tcp_idle_timeout_ms, 2500u);
+  EXPECT_EQ(server.tcp_max_connections, 64u);
+  EXPECT_EQ(server.udp_payload, 1400);
+
+  EXPECT_EQ(config->storage.path, "/var/lib/updns");
+  EXPECT_EQ(config->storage.map_size, uint64_t{512} << 20);
+
+  ASSERT_EQ(config->zones.size(), 2u);
+  EXPECT_EQ(config->zones[0].name, "dyn.example.com");
+  EXPECT_EQ(config->zones[0].file, "zones/dyn.example.com.zone");
+  EXPECT_EQ(config->zones[0].line, 12);
+  EXPECT_EQ(config->zones[1].name, "example.org");
+  EXPECT_EQ(config->zones[1].file, "");
+  EXPECT_EQ(config->zones[1].line, 14);
+}
+
+TEST(ParseConfigTest, DefaultsWhenSectionsAreAbsent) {
+  Result<Config> config = ParseConfig("zones:\n  - name: example.com\n", kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const ServerConfig& server = config->server;
+  ASSERT_EQ(server.listen.size(), 1u);
+  EXPECT_EQ(server.listen[0].text, "127.0.0.1@53");
+  EXPECT_EQ(Address(server.listen[0]), "127.0.0.1");
+  EXPECT_EQ(server.listen[0].port(), 53);
+  EXPECT_EQ(server.workers, DefaultWorkers());
+  EXPECT_EQ(server.tcp_idle_timeout_ms, 10000u);
+  EXPECT_EQ(server.tcp_max_connections, 256u);
+  EXPECT_EQ(server.udp_payload, 1232);
+  EXPECT_EQ(config->storage.path, "./var/db");
+  EXPECT_EQ(config->storage.map_size, uint64_t{1} << 30);
+}
+
+TEST(ParseConfigTest, DefaultsWithinPresentSections) {
+  Result<Config> config = ParseConfig("server:\n  udp_payload: 512\nstorage:\nzones: []\n", kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->server.udp_payload, 512);
+  ASSERT_EQ(config->server.listen.size(), 1u);
+  EXPECT_EQ(config->server.listen[0].port(), 53);
+  EXPECT_EQ(config->server.workers, DefaultWorkers());
+  EXPECT_EQ(config->storage.path, "./var/db");
+  EXPECT_TRUE(config->zones.empty());
+}
+
+TEST(ParseConfigTest, RootZoneAndLongestNames) {
+  std::string label63(63, 'a');
+  std::string name253 = label63 + "." + label63 + "." + label63 + "." + std::string(61, 'b');
+  ASSERT_EQ(name253.size(), 253u);
+  Result<Config> config =
+      ParseConfig("zones:\n  - name: .\n  - name: " + name253 + ".\n  - name: \"*.weird_chars\"\n", kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->zones[0].name, ".");
+  EXPECT_EQ(config->zones[1].name, name253);
+  EXPECT_EQ(config->zones[2].name, "*.weird_chars");
+}
+
+// --- Errors ----------------------------------------------------------------
+
+TEST(ParseConfigErrorTest, UnknownKeys) {
+  EXPECT_TRUE(Says(ErrorOf("server:\n  workers: 2\nlogging: {}\n"), 3,
+                   {"key 'logging'", "unknown key", "server, storage, zones"}));
+  EXPECT_TRUE(Says(ErrorOf("server:\n  listn: [\"::1\"]\n"), 2,
+                   {"key 'server.listn'", "did you mean 'listen'",
+                    "listen, workers, tcp_idle_timeout, tcp_max_connections, udp_payload"}));
+  EXPECT_TRUE(Says(ErrorOf("storage:\n  path: x\n  mapsize: 1G\n"), 3,
+                   {"key 'storage.mapsize'", "did you mean 'map_size'", "path, map_size"}));
+  EXPECT_TRUE(Says(ErrorOf("zones:\n  - name: a\n  - name: b\n    master: b.zone\n"), 4,
+                   {"key 'zones[1].master'", "unknown key", "name, file"}));
+}
+
+TEST(ParseConfigErrorTest, DuplicateKey) {
+  EXPECT_TRUE(Says(ErrorOf("server:\n  workers: 2\n  workers: 3\n"), 3,
+                   {"key 'server.workers'", "duplicate key", "line 2"}));
+}
+
+TEST(ParseConfigErrorTest, WrongTypes) {
+  EXPECT_TRUE(Says(ErrorOf("server:\n  listen:\n    a: b\n"), 2,
+                   {"key 'server.listen'", "expected a list", "got a map"}));
+  EXPECT_TRUE(Says(ErrorOf("server:\n  listen: 127.0.0.1@53\n"), 2,
+                   {"key 'server.listen'", "expected a list", "got '127.0.0.1@53'"}));
+  EXPECT_TRUE(Says(ErrorOf("server:\n  listen:\n  - [1, 2]\n"), 3, {"key 'server.listen[0]'", "got a list"}));
+  EXPECT_TRUE(Says(ErrorOf("server:\n  workers: four\n"), 2,
+                   {"key 'server.workers'", "expected an integer from 1 to", "got 'four'"}));
+  EXPECT_TRUE(Says(ErrorOf("server:\n  workers:\n"), 2, {"key 'server.workers'", "got nothing"}));
+  EXPECT_TRUE(Says(ErrorOf("server:\n  workers: 2.5\n"), 2, {"key 'server.workers'", "got '2.5'"}));
+  EXPECT_TRUE(Says(ErrorOf("server:\n  workers: -1\n"), 2, {"key 'server.workers'", "got '-1'"}));
+  EXPECT_TRUE(Says(ErrorOf("server: [1]\n"), 1, {"key 'server'", "expected a map", "got a list"}));
+  EXPECT_TRUE(Says(ErrorOf("storage:\n  path: [a]\n"), 2, {"key 'storage.path'", "got a list"}));
+  EXPECT_TRUE(Says(ErrorOf("storage:\n  path: \"\"\n"), 2, {"key 'storage.path'", "empty string"}));
+  EXPECT_TRUE(
+      Says(ErrorOf("zones:\n  name: example.com\n"), 1, {"key 'zones'", "expected a list", "got a map"}));
+  EXPECT_TRUE(Says(ErrorOf("zones:\n  - example.com\n"), 2,
+                   {"key 'zones[0]'", "expected a map", "got 'example.com'"}));
+  EXPECT_TRUE(Says(ErrorOf("zones:\n  - name: [a]\n"), 2, {"key 'zones[0].name'", "expected a domain name"}));
+  EXPECT_TRUE(Says(ErrorOf("zones:\n  - name: a\n    file: {}\n"), 3, {"key 'zones[0].file'", "got a map"}));
+}
+
+TEST(ParseConfigErrorTest, IntegerRanges) {
+  EXPECT_TRUE(Says(ErrorOf("server:\n  workers: 0\n"), 2, {"key 'server.workers'", "0 is out of range"}));
+  EXPECT_TRUE(Says(ErrorOf("server:\n  tcp_idle_timeout: 0\n"), 2,
+                   {"key 'server.tcp_idle_timeout'", "1 to 3600000"}));
+  EXPECT_TRUE(Says(ErrorOf("server:\n  tcp_idle_timeout: 3600001\n"), 2, {"3600001 is out of range"}));
+  EXPECT_TRUE(Says(ErrorOf("server:\n  tcp_max_connections: 0\n"), 2, {"key 'server.tcp_max_connections'"}));
+  EXPECT_TRUE(Says(ErrorOf("server:\n  udp_payload: 511\n"), 2, {"key 'server.udp_payload'", "512 to 4096"}));
+  EXPECT_TRUE(
+      Says(ErrorOf("server:\n  udp_payload: 4097\n"), 2, {"key 'server.udp_payload'", "512 to 4096"}));
+  EXPECT_TRUE(Says(ErrorOf("server:\n  workers: 99999999999999999999999\n"), 2, {"key 'server.workers'"}));
+  EXPECT_TRUE(ParseConfig("server:\n  tcp_idle_timeout: 3600000\n  udp_payload: 4096\n", kSource).ok());
+}
+
+TEST(ParseConfigErrorTest, BadListenAddresses) {
+  std::string yaml_head = "server:\n  listen:\n    - 127.0.0.1@5353\n    - ";
+  EXPECT_TRUE(
+      Says(ErrorOf(yaml_head + "localhost@53\n"), 4,
+           {"key 'server.listen[1]'", "not an address (expected ADDRESS[@PORT], e.g. 127.0.0.1@5353)"}));
+  EXPECT_TRUE(
+      Says(ErrorOf(yaml_head + "127.0.0.1@0\n"), 4, {"key 'server.listen[1]'", "port '0'", "1 to 65535"}));
+  EXPECT_TRUE(Says(ErrorOf(yaml_head + "127.0.0.1@65536\n"), 4, {"key 'server.listen[1]'", "port '65536'"}));
+  EXPECT_TRUE(Says(ErrorOf(yaml_head + "\"127.0.0.1:53\"\n"), 4,
+                   {"key 'server.listen[1]'", "not an address", "127.0.0.1@53"}));
+  EXPECT_TRUE(Says(ErrorOf(yaml_head + "\"\"\n"), 4, {"key 'server.listen[1]'", "empty string"}));
+  EXPECT_TRUE(Says(ErrorOf("server:\n  listen: []\n"), 2, {"key 'server.listen'", "at least one address"}));
+}
+
+TEST(ParseConfigErrorTest, DuplicateListenEndpoints) {
+  EXPECT_TRUE(
+      Says(ErrorOf("server:\n  listen:\n    - 127.0.0.1@53\n    - ::1\n    - 127.0.0.1\n"), 5,
+           {"key 'server.listen[2]'", "'127.0.0.1' is the same address as '127.0.0.1@53' at line 3"}));
+  EXPECT_TRUE(Says(ErrorOf("server:\n  listen: [\"::1@53\", \"0:0::1\"]\n"), 2,
+                   {"key 'server.listen[1]'", "same address"}));
+  // Same address on other ports, or the same port on other addresses, is fine.
+  EXPECT_TRUE(ParseConfig("server:\n  listen: [\"::1@53\", \"::1@5353\", \"127.0.0.1@53\"]\n", kSource).ok());
+}
+
+TEST(ParseConfigErrorTest, DuplicateZones) {
+  std::string message = ErrorOf(
+      "zones:\n"
+      "  - name: Example.com\n"
+      "    file: a.zone\n"
+      "  - name: other.example\n"
+      "  - name: example.COM.\n");
+  EXPECT_TRUE(
+      Says(message, 5, {"key 'zones[2].name'", "zone 'example.com' is declared twice (lines 2 and 5)"}));
+  EXPECT_TRUE(
+      Says(ErrorOf("zones:\n  - name: .\n  - name: .\n"), 3, {"zone '.' is declared twice (lines 2 and 3)"}));
+}
+
+TEST(ParseConfigErrorTest, InvalidZoneNames) {
+  std::string label64(64, 'x');
+  std::string name254 = std::string(63, 'a') + "." + std::string(63, 'b') + "." + std::string(63, 'c') + "." +
+                        std::string(62, 'd');
+  ASSERT_EQ(name254.size(), 254u);
+  auto zone_error = [](const std::string& name) {
+    return ErrorOf("zones:\n  - name: a.example\n  - name: " + name + "\n");
+  };
+  EXPECT_TRUE(Says(zone_error("\"\""), 3, {"key 'zones[1].name'", "empty zone name"}));
+  EXPECT_TRUE(Says(zone_error("a..example"), 3, {"key 'zones[1].name'", "empty label"}));
+  EXPECT_TRUE(Says(zone_error(".example"), 3, {"key 'zones[1].name'", "empty label"}));
+  EXPECT_TRUE(Says(zone_error("example.com.."), 3, {"key 'zones[1].name'", "empty label"}));
+  EXPECT_TRUE(
+      Says(zone_error(label64 + ".example"), 3, {"key 'zones[1].name'", "64 characters", "at most 63"}));
+  EXPECT_TRUE(Says(zone_error(name254), 3, {"key 'zones[1].name'", "254 characters", "at most 253"}));
+  EXPECT_TRUE(Says(zone_error("~"), 3, {"key 'zones[1].name'", "got nothing"}));
+}
+
+TEST(ParseConfigErrorTest, MissingZoneName) {
+  EXPECT_TRUE(Says(ErrorOf("zones:\n  - name: a.example\n  - file: b.zone\n"), 3,
+                   {"key 'zones[1]'", "missing key 'name'"}));
+}
+
+TEST(ParseConfigErrorTest, YamlSyntaxErrors) {
+  EXPECT_TRUE(Says(ErrorOf("server:\n  workers: 2\n  listen: [\"::1\",\n"), 4, {"YAML syntax error"}));
+  EXPECT_TRUE(Says(ErrorOf("server:\n  workers: 2\n  listen: x: y\n"), 3, {"YAML syntax error"}));
+  EXPECT_TRUE(Says(ErrorOf("server:\n\tworkers: 2\n"), 2, {"YAML syntax error"}));
+  // An unclosed flow collection is noticed where the input ends.
+  EXPECT_TRUE(Says(ErrorOf("storage: {path: x\n"), 2, {"YAML syntax error", "end of map flow not found"}));
+}
+
+TEST(ParseConfigErrorTest, EmptyOrWrongTopLevel) {
+  EXPECT_TRUE(Says(ErrorOf(""), 1, {"empty", "server, storage, zones"}));
+  EXPECT_TRUE(Says(ErrorOf("# only a comment\n\n"), 1, {"empty"}));
+  EXPECT_TRUE(Says(ErrorOf("~\n"), 1, {"empty"}));
+  EXPECT_TRUE(Says(ErrorOf("- server\n- zones\n"), 1, {"top level", "map", "got a list"}));
+  EXPECT_TRUE(Says(ErrorOf("hello\n"), 1, {"top level", "map", "got 'hello'"}));
+  EXPECT_TRUE(Says(ErrorOf("server: {}\n---\nzones: []\n"), 3, {"second YAML document"}));
+}
+
+TEST(ParseConfigErrorTest, TooLarge) {
+  std::string text = "# " + std::string(2 << 20, 'x') + "\n";
+  Result<Config> config = ParseConfig(text, kSource);
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("test.yaml: the file is"), std::string_view::npos)
+      << config.status().message();
+}
+
+// --- storage.map_size ------------------------------------------------------
+
+TEST(MapSizeTest, AcceptedForms) {
+  const std::pair<const char*, uint64_t> cases[] = {
+      {"1048576", uint64_t{1} << 20}, {"1MiB", uint64_t{1} << 20},  {"1M", uint64_t{1} << 20},
+      {"1024KiB", uint64_t{1} << 20}, {"1024K", uint64_t{1} << 20}, {"512MiB", uint64_t{512} << 20},
+      {"2 GiB", uint64_t{2} << 30},   {"3G", uint64_t{3} << 30},    {"1TiB", uint64_t{1} << 40},
+      {"16T", uint64_t{16} << 40},    {"1073741825", 1073741825},
+  };
+  for (const auto& [text, bytes] : cases) {
+    Result<Config> config = ParseConfig(std::string("storage:\n  map_size: ") + text + "\n", kSource);
+    ASSERT_TRUE(config.ok()) << text << ": " << config.status().message();
+    EXPECT_EQ(config->storage.map_size, bytes) << text;
+  }
+}
+
+TEST(MapSizeTest, RefusedForms) {
+  for (const char* text : {"1MB", "1mib", "1m", "1.5GiB", "GiB", "-1", "1 MiB MiB", "1  MiB", "0x100000",
+                           "99999999999999999999", "20000000T", "\"\"", "[1]", "~"}) {
+    EXPECT_TRUE(Says(ErrorOf(std::string("storage:\n  path: x\n  map_size: ") + text + "\n"), 3,
+                     {"key 'storage.map_size'", "expected a size in bytes"}))
+        << text;
+  }
+  EXPECT_TRUE(
+      Says(ErrorOf("storage:\n  map_size: 1048575\n"), 2, {"key 'storage.map_size'", "at least 1MiB"}));
+  EXPECT_TRUE(Says(ErrorOf("storage:\n  map_size: 1023K\n"), 2, {"key 'storage.map_size'", "at least 1MiB"}));
+}
+
+// --- FindZone --------------------------------------------------------------
+
+TEST(FindZoneTest, MatchesAnyCaseWithOrWithoutTrailingDot) {
+  Result<Config> config =
+      ParseConfig("zones:\n  - name: dyn.Example.com\n  - name: example.org.\n  - name: .\n", kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const ZoneConfig* dyn = config->FindZone("dyn.example.com");
+  ASSERT_NE(dyn, nullptr);
+  EXPECT_EQ(dyn->name, "dyn.example.com");
+  EXPECT_EQ(config->FindZone("DYN.EXAMPLE.COM."), dyn);
+  EXPECT_EQ(config->FindZone("Example.Org")->name, "example.org");
+  EXPECT_EQ(config->FindZone("example.org.")->name, "example.org");
+  EXPECT_EQ(config->FindZone(".")->name, ".");
+  EXPECT_EQ(config->FindZone("example.com"), nullptr);
+  EXPECT_EQ(config->FindZone("host.dyn.example.com"), nullptr);
+  EXPECT_EQ(config->FindZone(""), nullptr);
+  EXPECT_EQ(config->FindZone("example.org.."), nullptr);
+}
+
+// --- ParseEndpoint ---------------------------------------------------------
+
+TEST(ParseEndpointTest, IPv4) {
+  Result<Endpoint> endpoint = ParseEndpoint("192.0.2.7@5353", 53);
+  ASSERT_TRUE(endpoint.ok()) << endpoint.status().message();
+  EXPECT_EQ(endpoint->text, "192.0.2.7@5353");
+  EXPECT_EQ(endpoint->family(), AF_INET);
+  EXPECT_EQ(endpoint->address_length, sizeof(sockaddr_in));
+  const auto& v4 = reinterpret_cast<const sockaddr_in&>(endpoint->address);
+  EXPECT_EQ(v4.sin_port, htons(5353));
+  EXPECT_EQ(v4.sin_addr.s_addr, htonl(0xC0000207));
+  EXPECT_EQ(endpoint->port(), 5353);
+
+  Result<Endpoint> default_port = ParseEndpoint("0.0.0.0", 8053);
+  ASSERT_TRUE(default_port.ok());
+  EXPECT_EQ(default_port->port(), 8053);
+  EXPECT_EQ(Address(*default_port), "0.0.0.0");
+}
+
+TEST(ParseEndpointTest, IPv6) {
+  Result<Endpoint> endpoint = ParseEndpoint("::1@5353", 53);
+  ASSERT_TRUE(endpoint.ok()) << endpoint.status().message();
+  EXPECT_EQ(endpoint->family(), AF_INET6);
+  EXPECT_EQ(endpoint->address_length, sizeof(sockaddr_in6));
+  const auto& v6 = reinterpret_cast<const sockaddr_in6&>(endpoint->address);
+  EXPECT_EQ(v6.sin6_port, htons(5353));
+  EXPECT_TRUE(IN6_IS_ADDR_LOOPBACK(&v6.sin6_addr));
+  EXPECT_EQ(endpoint->port(), 5353);
+
+  Result<Endpoint> bare = ParseEndpoint("2001:db8::53", 53);
+  ASSERT_TRUE(bare.ok()) << bare.status().message();
+  EXPECT_EQ(bare->port(), 53);
+  EXPECT_EQ(Address(*bare), "2001:db8::53");
+
+  Result<Endpoint> bracketed = ParseEndpoint("[::1]@54", 53);
+  ASSERT_TRUE(bracketed.ok()) << bracketed.status().message();
+  EXPECT_EQ(bracketed->port(), 54);
+  EXPECT_EQ(Address(*bracketed), "::1");
+}
+
+TEST(ParseEndpointTest, Refused) {
+  for (const char* text :
+       {"", "localhost", "example.com@53", "1.2.3.4@", "@53", "1.2.3.4@0", "1.2.3.4@65536", "1.2.3.4@x",
+        "1.2.3.4@+53", "::1@-1", "1.2.3.4:53", "1.2.3", "256.1.1.1", "::1@53@54", " 1.2.3.4", "[::1"}) {
+    Result<Endpoint> endpoint = ParseEndpoint(text, 53);
+    ASSERT_FALSE(endpoint.ok()) << text;
+    EXPECT_TRUE(endpoint.status().IsInvalid()) << text;
+    EXPECT_NE(endpoint.status().message().find(text), std::string_view::npos) << endpoint.status().message();
+  }
+  EXPECT_NE(ParseEndpoint("1.2.3.4:53", 53).status().message().find("write the port after '@': 1.2.3.4@53"),
+            std::string_view::npos);
+  EXPECT_EQ(ParseEndpoint("localhost:53", 53).status().message().find("write the port"),
+            std::string_view::npos);
+  EXPECT_NE(ParseEndpoint("1.2.3.4@0", 53).status().message().find("1 to 65535"), std::string_view::npos);
+}
+
+// --- LoadConfig ------------------------------------------------------------
+
+TEST(LoadConfigTest, ReadsAFile) {
+  TempFile file("server:\n  listen: [\"::1@5300\"]\nzones:\n  - name: example.net\n");
+  Result<Config> config = LoadConfig(file.path());
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->source, file.path());
+  EXPECT_EQ(config->server.listen[0].port(), 5300);
+  EXPECT_NE(config->FindZone("example.net"), nullptr);
+}
+
+TEST(LoadConfigTest, ErrorsNameTheFile) {
+  TempFile file("server:\n  workers: 2\n  udp_payload: 9000\n");
+  Result<Config> config = LoadConfig(file.path());
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message().rfind(file.path() + ":3: key 'server.udp_payload': ", 0), 0u)
+      << config.status().message();
+}
+
+TEST(LoadConfigTest, MissingFile) {
+  std::string path = testing::TempDir() + "updns_config_test_does_not_exist.yaml";
+  Result<Config> config = LoadConfig(path);
+  ASSERT_FALSE(config.ok());
+  std::string_view message = config.status().message();
+  EXPECT_EQ(message.rfind(path + ": ", 0), 0u) << message;
+  EXPECT_NE(message.find("No such file or directory"), std::string_view::npos) << message;
+}
+
+TEST(LoadConfigTest, DirectoryIsNotAFile) {
+  Result<Config> config = LoadConfig(testing::TempDir());
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("Is a directory"), std::string_view::npos)
+      << config.status().message();
+}
+
+TEST(LoadConfigTest, EmptyFile) {
+  TempFile file("");
+  Result<Config> config = LoadConfig(file.path());
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message().rfind(file.path() + ":1: ", 0), 0u) << config.status().message();
+  EXPECT_NE(config.status().message().find("empty"), std::string_view::npos);
+}
+
+}  // namespace
+}  // namespace updns::config

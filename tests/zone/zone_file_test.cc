@@ -1,0 +1,425 @@
+#include "zone/zone_file.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+#include "storage/node.h"
+#include "storage/schema.h"
+#include "storage/store.h"
+#include "zone/name.h"
+
+namespace updns::zone {
+namespace {
+
+namespace fs = std::filesystem;
+using storage::Table;
+
+// A zone using most of the master-file syntax: directives, relative names,
+// owner-less lines, a multi-line SOA, comments, an include with its own origin.
+constexpr const char* kMainZone = R"($TTL 300
+$ORIGIN dyn.example.
+@   IN SOA ns1 hostmaster (
+        2024010101 ; serial
+        7200 3600 1209600 300 )
+    IN NS ns1
+    IN NS ns2.Other.Example.
+    IN MX 10 Mail.Dyn.Example.
+    IN TXT "v=spf1 -all" "say \"hi\" there"
+    IN CAA 0 issue "letsencrypt.org"
+mail IN A 192.0.2.5
+ns1 IN A 192.0.2.1
+ns1 IN AAAA 2001:db8::1
+www 60 IN A 192.0.2.10
+www 60 IN A 192.0.2.11
+Alias IN CNAME www
+_sip._udp IN SRV 10 5 5060 SipServer
+*.wild IN A 192.0.2.20
+sub IN NS ns.sub    ; a delegation
+ns.sub IN A 192.0.2.30  ; its glue
+odd IN TYPE65534 \# 3 abcdef
+
+$ORIGIN hosts.dyn.example.
+h1 IN A 192.0.2.40
+h2 3600 IN AAAA 2001:db8::2
+$INCLUDE inc.zone more
+h3 IN A 192.0.2.41
+)";
+
+constexpr const char* kIncludedZone = R"(@ IN A 192.0.2.50
+x IN TXT "included"
+)";
+
+constexpr size_t kMainRecords = 22;
+constexpr size_t kMainNodes = 15;
+
+constexpr const char* kSmallZone = R"($ORIGIN dyn.example.
+@ 3600 IN SOA ns1 hostmaster 1 7200 3600 1209600 300
+@ IN NS ns1
+ns1 IN A 192.0.2.1
+www IN A 192.0.2.10
+)";
+
+std::string Wire(std::string_view text) {
+  auto wire = WireNameFromText(text);
+  EXPECT_TRUE(wire.ok()) << text;
+  return wire.ok() ? *wire : std::string();
+}
+
+using Entries = std::vector<std::pair<std::string, std::string>>;
+
+class ZoneFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::path("/tmp") / ("updns_zone_file_test_" + std::string(info->name()) + "_" +
+                               std::to_string(getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    store_ = OpenStore("store");
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  std::unique_ptr<storage::Store> OpenStore(const std::string& name) {
+    storage::Options options;
+    options.path = (dir_ / name).string();
+    options.map_size = uint64_t{64} << 20;
+    auto store = storage::Store::Open(options);
+    EXPECT_TRUE(store.ok()) << store.status().message();
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+
+  std::string WriteFile(const std::string& name, std::string_view text) {
+    std::string path = (dir_ / name).string();
+    std::ofstream(path, std::ios::binary) << text;
+    return path;
+  }
+
+  std::string Export(const storage::Store& store, std::string_view zone = "dyn.example") {
+    std::ostringstream out;
+    Status s = ExportZone(store, zone, out);
+    EXPECT_TRUE(s.ok()) << s.message();
+    return out.str();
+  }
+
+  static Entries Dump(const storage::Store& store, Table table) {
+    Entries entries;
+    auto txn = store.BeginRead();
+    EXPECT_TRUE(txn.ok());
+    auto cursor = txn->OpenCursor(table);
+    EXPECT_TRUE(cursor.ok());
+    for (bool more = cursor->First(); more; more = cursor->Next())
+      entries.emplace_back(cursor->key(), cursor->value());
+    return entries;
+  }
+  static Entries DumpAll(const storage::Store& store) {
+    Entries all;
+    for (Table t : {Table::kMeta, Table::kZones, Table::kNodes}) {
+      Entries e = Dump(store, t);
+      all.insert(all.end(), e.begin(), e.end());
+    }
+    return all;
+  }
+
+  storage::ZoneRecord Zone(std::string_view name = "dyn.example") {
+    auto txn = store_->BeginRead();
+    EXPECT_TRUE(txn.ok());
+    auto zone = storage::ReadZoneRecord(*txn, Wire(name));
+    EXPECT_TRUE(zone.ok()) << zone.status().message();
+    return zone.ok() ? *zone : storage::ZoneRecord{};
+  }
+  uint64_t Generation() {
+    auto txn = store_->BeginRead();
+    return storage::ReadGeneration(*txn);
+  }
+  // The node value of `owner`, empty when absent.
+  std::string Node(std::string_view owner) {
+    auto txn = store_->BeginRead();
+    storage::NodeKey key;
+    EXPECT_TRUE(key.Assign(Zone().zone_id, Wire(owner)));
+    auto value = txn->Get(Table::kNodes, key.view());
+    return value ? std::string(*value) : std::string();
+  }
+
+  Status ImportError(std::string_view text, const std::string& name = "bad.zone") {
+    auto result = ImportZoneFile(*store_, "dyn.example", WriteFile(name, text));
+    EXPECT_FALSE(result.ok());
+    return result.ok() ? Status::Ok() : result.status();
+  }
+
+  fs::path dir_;
+  std::unique_ptr<storage::Store> store_;
+};
+
+TEST_F(ZoneFileTest, ImportsEveryKindOfRecord) {
+  WriteFile("inc.zone", kIncludedZone);
+  auto result = ImportZoneFile(*store_, "Dyn.Example.", WriteFile("main.zone", kMainZone));
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->records, kMainRecords);
+  EXPECT_EQ(result->nodes, kMainNodes);
+  EXPECT_FALSE(result->skipped);
+  EXPECT_EQ(Zone().zone_id, 1u);
+  EXPECT_EQ(Zone().delegation_count, 1u);
+  EXPECT_EQ(Zone().source_digest.size(), 32u);
+  EXPECT_EQ(Generation(), 1u);
+
+  storage::RRsetView set;
+  std::string ns1_value = Node("ns1.dyn.example");
+  storage::NodeView ns1(ns1_value);
+  ASSERT_TRUE(ns1.Valid());
+  ASSERT_TRUE(ns1.Find(1, set));
+  EXPECT_EQ(set.ttl, 300u);
+  EXPECT_EQ(set.rclass, 1);
+  EXPECT_EQ(set.rr_count, 1);
+  EXPECT_EQ(set.body, std::string_view("\x00\x04\xc0\x00\x02\x01", 6));
+
+  std::string apex_value = Node("dyn.example");
+  storage::NodeView apex(apex_value);
+  ASSERT_TRUE(apex.Valid());
+  ASSERT_TRUE(apex.Find(15, set));
+  // Uncompressed, case kept.
+  std::string mx("\x00\x0a", 2);
+  mx += Wire("Mail.Dyn.Example.");
+  EXPECT_EQ(set.body, std::string("\x00", 1) + char(mx.size()) + mx);
+  ASSERT_TRUE(apex.Find(2, set));
+  EXPECT_EQ(set.rr_count, 2);
+  ASSERT_TRUE(apex.Find(6, set));
+  ASSERT_TRUE(apex.Find(16, set));
+  ASSERT_TRUE(apex.Find(257, set));
+
+  std::string odd_value = Node("odd.dyn.example");
+  storage::NodeView odd(odd_value);
+  ASSERT_TRUE(odd.Find(65534, set));
+  EXPECT_EQ(set.body, std::string_view("\x00\x03\xab\xcd\xef", 5));
+
+  std::string www_value = Node("www.dyn.example");
+  storage::NodeView www(www_value);
+  ASSERT_TRUE(www.Find(1, set));
+  EXPECT_EQ(set.rr_count, 2);
+  EXPECT_EQ(set.ttl, 60u);
+
+  std::string alias_value = Node("alias.dyn.example");
+  storage::NodeView alias(alias_value);
+  ASSERT_TRUE(alias.Find(5, set));
+  std::string srv_value = Node("_sip._udp.dyn.example");
+  storage::NodeView srv(srv_value);
+  ASSERT_TRUE(srv.Find(33, set));
+  std::string wild_value = Node("*.wild.dyn.example");
+  storage::NodeView wild(wild_value);
+  ASSERT_TRUE(wild.Find(1, set));
+  std::string glue_value = Node("ns.sub.dyn.example");
+  storage::NodeView glue(glue_value);
+  ASSERT_TRUE(glue.Find(1, set));
+  // $ORIGIN change, the include's own origin, and the origin restored after it.
+  std::string h2_value = Node("h2.hosts.dyn.example");
+  storage::NodeView h2(h2_value);
+  ASSERT_TRUE(h2.Find(28, set));
+  EXPECT_EQ(set.ttl, 3600u);
+  EXPECT_TRUE(storage::NodeView(Node("more.hosts.dyn.example")).Find(1, set));
+  EXPECT_TRUE(storage::NodeView(Node("x.more.hosts.dyn.example")).Find(16, set));
+  EXPECT_TRUE(storage::NodeView(Node("h3.hosts.dyn.example")).Find(1, set));
+}
+
+TEST_F(ZoneFileTest, ExportRoundTripsByteForByte) {
+  WriteFile("inc.zone", kIncludedZone);
+  auto first = ImportZoneFile(*store_, "dyn.example", WriteFile("main.zone", kMainZone));
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  std::string exported = Export(*store_);
+  EXPECT_EQ(exported.rfind("$ORIGIN dyn.example.\n", 0), 0u) << exported;
+  // SOA comes first, unknown types in RFC 3597 form.
+  size_t second_line = exported.find('\n') + 1;
+  std::string soa_line = exported.substr(second_line, exported.find('\n', second_line) - second_line);
+  EXPECT_NE(soa_line.find("\tSOA\t"), std::string::npos) << exported;
+  EXPECT_NE(exported.find("TYPE65534\t\\# 3 abcdef"), std::string::npos) << exported;
+  EXPECT_NE(exported.find("Mail.Dyn.Example."), std::string::npos) << exported;
+
+  auto second_store = OpenStore("store2");
+  auto second = ImportZoneFile(*second_store, "dyn.example", WriteFile("exported.zone", exported));
+  ASSERT_TRUE(second.ok()) << second.status().message() << "\n" << exported;
+  EXPECT_EQ(second->records, first->records);
+  EXPECT_EQ(second->nodes, first->nodes);
+  EXPECT_EQ(Export(*second_store), exported);
+  EXPECT_EQ(Dump(*second_store, Table::kNodes), Dump(*store_, Table::kNodes));
+}
+
+TEST_F(ZoneFileTest, ExportPutsSoaFirst) {
+  ASSERT_TRUE(ImportZoneFile(*store_, "dyn.example", WriteFile("z", kSmallZone)).ok());
+  std::string exported = Export(*store_);
+  std::istringstream lines(exported);
+  std::string line;
+  std::getline(lines, line);
+  EXPECT_EQ(line, "$ORIGIN dyn.example.");
+  std::getline(lines, line);
+  EXPECT_EQ(line.rfind("dyn.example.\t3600\tIN\tSOA\tns1.dyn.example. hostmaster.dyn.example. 1 ", 0),
+            0u)
+      << line;
+}
+
+TEST_F(ZoneFileTest, ParseErrorNamesFileAndLineAndChangesNothing) {
+  ASSERT_TRUE(ImportZoneFile(*store_, "dyn.example", WriteFile("good.zone", kSmallZone)).ok());
+  Entries before = DumpAll(*store_);
+
+  Status s = ImportError("$ORIGIN dyn.example.\n@ 3600 IN SOA ns1 hostmaster 1 2 3 4 5\n"
+                         "; comment\nwww IN A 999.1.1.1\n@ IN NS ns1\n");
+  EXPECT_TRUE(s.IsInvalid());
+  EXPECT_NE(s.message().find("bad.zone:4: "), std::string::npos) << s.message();
+
+  // A multi-line record is reported at the line it starts on.
+  s = ImportError("$ORIGIN dyn.example.\n\n@ 3600 IN SOA ns1 hostmaster (\n 1 2 3 4\n bogus )\n");
+  EXPECT_NE(s.message().find("bad.zone:3: "), std::string::npos) << s.message();
+
+  // Errors in an included file name that file.
+  WriteFile("broken.inc", "ok IN A 192.0.2.1\nbroken IN AAAA nope\n");
+  s = ImportError(std::string(kSmallZone) + "$INCLUDE broken.inc\n");
+  EXPECT_NE(s.message().find("broken.inc:2: "), std::string::npos) << s.message();
+
+  s = ImportError(std::string(kSmallZone) + "$INCLUDE missing.inc\n");
+  EXPECT_NE(s.message().find("bad.zone:6: $INCLUDE"), std::string::npos) << s.message();
+
+  s = ImportError(std::string(kSmallZone) + "$TTL soon\n");
+  EXPECT_NE(s.message().find("bad.zone:6: bad $TTL"), std::string::npos) << s.message();
+
+  WriteFile("loop.inc", "$INCLUDE loop.inc\n");
+  s = ImportError(std::string(kSmallZone) + "$INCLUDE loop.inc\n");
+  EXPECT_NE(s.message().find("loop.inc:1: $INCLUDE loop"), std::string::npos) << s.message();
+
+  EXPECT_EQ(DumpAll(*store_), before);
+}
+
+TEST_F(ZoneFileTest, RefusesBrokenZones) {
+  Status s = ImportError("$ORIGIN dyn.example.\n@ 3600 IN SOA ns1 hostmaster 1 2 3 4 5\n"
+                         "ns1 IN A 192.0.2.1\n");
+  EXPECT_TRUE(s.IsInvalid());
+  EXPECT_NE(s.message().find("has no NS records"), std::string::npos) << s.message();
+
+  s = ImportError("$ORIGIN dyn.example.\n@ IN NS ns1\nns1 IN A 192.0.2.1\n");
+  EXPECT_NE(s.message().find("has no SOA record"), std::string::npos) << s.message();
+
+  s = ImportError(std::string(kSmallZone) + "other.example. IN A 192.0.2.1\n");
+  EXPECT_NE(s.message().find("bad.zone:6: record for other.example is outside zone dyn.example"),
+            std::string::npos)
+      << s.message();
+
+  s = ImportError(std::string(kSmallZone) + "www IN CNAME ns1\n");
+  EXPECT_NE(s.message().find("bad.zone:6: CNAME and other data at www.dyn.example"),
+            std::string::npos)
+      << s.message();
+  s = ImportError(std::string(kSmallZone) + "c IN CNAME ns1\nc IN TXT \"x\"\n");
+  EXPECT_NE(s.message().find("bad.zone:7: CNAME and other data"), std::string::npos)
+      << s.message();
+
+  s = ImportError(std::string(kSmallZone) + "@ IN SOA ns1 hostmaster 2 7200 3600 1209600 300\n");
+  EXPECT_NE(s.message().find("second SOA"), std::string::npos) << s.message();
+
+  s = ImportError(std::string(kSmallZone) + "txt 300 CH TXT \"x\"\n");
+  EXPECT_NE(s.message().find("class CH"), std::string::npos) << s.message();
+
+  s = ImportError("; nothing here\n");
+  EXPECT_NE(s.message().find("no records"), std::string::npos) << s.message();
+
+  auto bad_name = ImportZoneFile(*store_, "dyn..example", WriteFile("z", kSmallZone));
+  EXPECT_TRUE(bad_name.status().IsInvalid());
+
+  // An RRset too big for a DNS message.
+  std::string big(kSmallZone);
+  for (int i = 0; i < 300; ++i)
+    big += "big IN TXT \"" + std::to_string(i) + std::string(250, 'x') + "\"\n";
+  s = ImportError(big);
+  EXPECT_NE(s.message().find("bad.zone:6: big.dyn.example: RRset of type 16"), std::string::npos)
+      << s.message();
+
+  EXPECT_TRUE(Dump(*store_, Table::kNodes).empty());
+  EXPECT_TRUE(Dump(*store_, Table::kZones).empty());
+}
+
+TEST_F(ZoneFileTest, UnknownTypesInGenericForm) {
+  auto result = ImportZoneFile(
+      *store_, "dyn.example",
+      WriteFile("z", std::string(kSmallZone) + "u IN TYPE65534 \\# 3 abcdef\n"
+                                               "u IN TYPE65280 \\# 0\n"
+                                               "a2 IN A \\# 4 c0000202\n"));
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  storage::RRsetView set;
+  std::string a2 = Node("a2.dyn.example");
+  ASSERT_TRUE(storage::NodeView(a2).Find(1, set));
+  EXPECT_EQ(set.body, std::string_view("\x00\x04\xc0\x00\x02\x02", 6));
+  std::string exported = Export(*store_);
+  EXPECT_NE(exported.find("a2.dyn.example.\t3600\tIN\tA\t192.0.2.2\n"), std::string::npos)
+      << exported;
+  EXPECT_NE(exported.find("u.dyn.example.\t3600\tIN\tTYPE65280\t\\# 0"), std::string::npos)
+      << exported;
+  EXPECT_NE(exported.find("u.dyn.example.\t3600\tIN\tTYPE65534\t\\# 3 abcdef\n"),
+            std::string::npos)
+      << exported;
+}
+
+TEST_F(ZoneFileTest, ReimportReplacesTheZone) {
+  std::string path = WriteFile("z", kSmallZone);
+  ASSERT_TRUE(ImportZoneFile(*store_, "dyn.example", path).ok());
+  // A second zone, so that deleting one zone's nodes must leave the other's.
+  ASSERT_TRUE(ImportZoneFile(*store_, "other.example",
+                             WriteFile("o", "$ORIGIN other.example.\n"
+                                            "@ IN SOA ns hm 1 2 3 4 5\n@ IN NS ns\n"
+                                            "ns IN A 192.0.2.9\n"))
+                  .ok());
+  uint32_t id = Zone().zone_id;
+  uint64_t generation = Generation();
+  ASSERT_FALSE(Node("www.dyn.example").empty());
+
+  std::string changed(kSmallZone);
+  changed.replace(changed.find("www"), 3, "web");
+  WriteFile("z", changed);
+  auto result = ImportZoneFile(*store_, "dyn.example", path);
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->records, 4u);
+  EXPECT_TRUE(Node("www.dyn.example").empty());
+  EXPECT_FALSE(Node("web.dyn.example").empty());
+  EXPECT_EQ(Zone().zone_id, id);
+  EXPECT_EQ(Generation(), generation + 1);
+  EXPECT_EQ(Zone("other.example").zone_id, id + 1);
+  EXPECT_EQ(Dump(*store_, Table::kNodes).size(), 3u + 2u);
+}
+
+TEST_F(ZoneFileTest, OnlyIfChangedSkipsAnUnchangedFile) {
+  std::string path = WriteFile("z", kSmallZone);
+  auto first = ImportZoneFile(*store_, "dyn.example", path, true);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_FALSE(first->skipped);
+  EXPECT_EQ(Generation(), 1u);
+
+  auto again = ImportZoneFile(*store_, "dyn.example", path, true);
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_TRUE(again->skipped);
+  EXPECT_EQ(Generation(), 1u);
+
+  WriteFile("z", std::string(kSmallZone) + "new IN A 192.0.2.99\n");
+  auto changed = ImportZoneFile(*store_, "dyn.example", path, true);
+  ASSERT_TRUE(changed.ok()) << changed.status().message();
+  EXPECT_FALSE(changed->skipped);
+  EXPECT_EQ(Generation(), 2u);
+  EXPECT_FALSE(Node("new.dyn.example").empty());
+
+  // Without the flag an unchanged file is imported again.
+  auto forced = ImportZoneFile(*store_, "dyn.example", path);
+  ASSERT_TRUE(forced.ok());
+  EXPECT_FALSE(forced->skipped);
+  EXPECT_EQ(Generation(), 3u);
+}
+
+TEST_F(ZoneFileTest, ExportOfUnknownZoneIsNotFound) {
+  std::ostringstream out;
+  Status s = ExportZone(*store_, "nowhere.example", out);
+  EXPECT_TRUE(s.IsNotFound());
+  EXPECT_NE(s.message().find("nowhere.example"), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace updns::zone

@@ -1,0 +1,548 @@
+// Master files in and out of the store.
+//
+// Import: ldns parses each record (ldns_rr_new_frm_fp_l on an in-memory copy
+// of the file); the directives $ORIGIN, $TTL and $INCLUDE are handled here,
+// because ldns drops the text of an $INCLUDE line, does not resolve a relative
+// $ORIGIN against the current one and accepts any $TTL text as 0.
+//
+// TTL policy: a record without a TTL gets the value of the last $TTL before
+// it, or 3600 when there was none (RFC 2308 §4 style; the RFC 1035 "last
+// explicitly stated TTL" rule is not applied). ldns turns a default of 0 into
+// 3600, so "$TTL 0" gives TTL-less records 3600. One TTL per RRset: the last
+// record of an RRset sets it (NodeBuilder::Add, RFC 2181 §5.2).
+//
+// $INCLUDE FILE [ORIGIN]: FILE relative to the including file's directory;
+// ORIGIN (relative to the current origin) applies inside FILE only, and the
+// origin, owner and $TTL revert after it (RFC 1035 §5.1). At most 10 levels.
+//
+// The source digest is SHA-256 over every byte read, main file and includes
+// in the order they were read, so changing an included file counts too.
+#include "zone/zone_file.h"
+
+#include <ldns/ldns.h>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <vector>
+
+#include "storage/node.h"
+#include "storage/schema.h"
+#include "zone/name.h"
+
+namespace updns::zone {
+namespace {
+
+constexpr uint32_t kDefaultTtl = 3600;
+constexpr int kMaxIncludeDepth = 10;
+constexpr uint16_t kClassIn = 1;
+constexpr uint16_t kTypeNs = 2, kTypeCname = 5, kTypeSoa = 6, kTypeRrsig = 46, kTypeNsec = 47;
+
+struct RrFree {
+  void operator()(ldns_rr* p) const noexcept { ldns_rr_free(p); }
+};
+struct RdfFree {
+  void operator()(ldns_rdf* p) const noexcept { ldns_rdf_deep_free(p); }
+};
+struct BufferFree {
+  void operator()(ldns_buffer* p) const noexcept { ldns_buffer_free(p); }
+};
+struct MallocFree {
+  void operator()(void* p) const noexcept { std::free(p); }
+};
+struct FileClose {
+  void operator()(FILE* f) const noexcept { std::fclose(f); }
+};
+struct DigestFree {
+  void operator()(EVP_MD_CTX* p) const noexcept { EVP_MD_CTX_free(p); }
+};
+using RrPtr = std::unique_ptr<ldns_rr, RrFree>;
+using RdfPtr = std::unique_ptr<ldns_rdf, RdfFree>;
+using BufferPtr = std::unique_ptr<ldns_buffer, BufferFree>;
+using CharPtr = std::unique_ptr<char, MallocFree>;
+using FilePtr = std::unique_ptr<FILE, FileClose>;
+
+// Names in messages read like the config and the CLI: no trailing dot.
+std::string ShowName(std::string_view wire) {
+  std::string text = TextFromWireName(wire);
+  if (text.size() > 1 && text.back() == '.') text.pop_back();
+  return text;
+}
+
+std::string_view RdfBytes(const ldns_rdf* rdf) {
+  return {reinterpret_cast<const char*>(ldns_rdf_data(rdf)), ldns_rdf_size(rdf)};
+}
+
+RdfPtr RdfFromWireName(std::string_view wire) {
+  return RdfPtr(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, wire.size(), wire.data()));
+}
+
+class Sha256 {
+ public:
+  Sha256() : ctx_(EVP_MD_CTX_new()) {
+    ok_ = ctx_ && EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) == 1;
+  }
+  void Update(std::string_view bytes) {
+    ok_ = ok_ && EVP_DigestUpdate(ctx_.get(), bytes.data(), bytes.size()) == 1;
+  }
+  // Empty when OpenSSL failed somewhere along the way.
+  std::string Final() {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    if (!ok_ || EVP_DigestFinal_ex(ctx_.get(), md, &size) != 1) return {};
+    return std::string(reinterpret_cast<char*>(md), size);
+  }
+
+ private:
+  std::unique_ptr<EVP_MD_CTX, DigestFree> ctx_;
+  bool ok_ = false;
+};
+
+Result<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IoError("cannot read " + path + ": " + std::strerror(errno));
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (in.bad()) return Status::IoError("error reading " + path);
+  return std::move(bytes).str();
+}
+
+// Skips blanks, line ends and comments from `pos`: where ldns will find the
+// next record, so that errors name the line a record starts on.
+size_t SkipBlank(std::string_view data, size_t pos) {
+  while (pos < data.size()) {
+    char c = data[pos];
+    if (c == ';') {
+      pos = data.find('\n', pos);
+      if (pos == std::string_view::npos) return data.size();
+    } else if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v') {
+      ++pos;
+    } else {
+      break;
+    }
+  }
+  return pos;
+}
+
+// Splits a directive line into words: quotes group (and are dropped),
+// backslash escapes are kept for ldns to decode, ';' starts a comment.
+std::vector<std::string> SplitDirective(std::string_view line) {
+  std::vector<std::string> words;
+  std::string word;
+  bool quoted = false, in_word = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    char c = line[i];
+    if (c == '\\' && i + 1 < line.size()) {
+      word += c;
+      word += line[++i];
+      in_word = true;
+    } else if (c == '"') {
+      quoted = !quoted;
+      in_word = true;
+    } else if (!quoted && c == ';') {
+      break;
+    } else if (!quoted && (c == ' ' || c == '\t' || c == '\r')) {
+      if (in_word) words.push_back(std::move(word));
+      word.clear();
+      in_word = false;
+    } else {
+      word += c;
+      in_word = true;
+    }
+  }
+  if (in_word) words.push_back(std::move(word));
+  return words;
+}
+
+// A name in a directive: "@", absolute, or relative to `origin`.
+RdfPtr ParseDirectiveName(const std::string& text, const ldns_rdf* origin) {
+  if (text == "@") return RdfPtr(ldns_rdf_clone(origin));
+  RdfPtr name(ldns_dname_new_frm_str(text.c_str()));
+  if (!name) return nullptr;
+  if (!ldns_dname_str_absolute(text.c_str()) &&
+      ldns_dname_cat(name.get(), origin) != LDNS_STATUS_OK)
+    return nullptr;
+  return name;
+}
+
+std::filesystem::path Canonical(const std::filesystem::path& path) {
+  std::error_code ec;
+  std::filesystem::path canonical = std::filesystem::weakly_canonical(path, ec);
+  return ec ? path : canonical;
+}
+
+bool IsMetaType(uint16_t type) { return type == 0 || type == 41 || (type >= 128 && type <= 255); }
+
+std::string TypeName(uint16_t type) {
+  CharPtr text(ldns_rr_type2str(static_cast<ldns_rr_type>(type)));
+  return text ? std::string(text.get()) : "TYPE" + std::to_string(type);
+}
+
+// Everything one owner name will hold, collected before anything is written.
+struct PendingNode {
+  std::string owner;  // wire format, lowercased
+  storage::NodeBuilder builder;
+  std::string where;  // "FILE:LINE" of its first record, for errors found later
+  std::string cname;  // rdata of its CNAME, if any
+  bool has_cname = false;
+  bool has_other = false;  // data besides CNAME, RRSIG and NSEC
+};
+
+// Reads a master file and its includes into PendingNodes, checking as it goes.
+class Loader {
+ public:
+  explicit Loader(std::string apex) : apex_(std::move(apex)) {}
+
+  Status LoadFile(const std::string& path, const ldns_rdf* origin, uint32_t default_ttl,
+                  int depth);
+  // Whole-zone checks once every file was read; `path` is the main file.
+  Status Finish(const std::string& path);
+
+  const std::map<std::string, PendingNode>& nodes() const { return nodes_; }
+  std::string digest() { return digest_.Final(); }
+
+ private:
+  Status Directive(std::string_view line, const std::string& where, const std::string& path,
+                   RdfPtr& origin, uint32_t& ttl, int depth);
+  Status AddRecord(const ldns_rr* rr, const std::string& where);
+
+  std::string apex_;
+  std::map<std::string, PendingNode> nodes_;  // by canonical name = key order
+  // The files being read, outermost first: an include of one of them is a loop.
+  std::vector<std::filesystem::path> open_files_;
+  std::string soa_where_;
+  Sha256 digest_;
+};
+
+Status Loader::LoadFile(const std::string& path, const ldns_rdf* origin_in,
+                        uint32_t default_ttl, int depth) {
+  auto data = ReadWholeFile(path);
+  if (!data.ok()) return data.status();
+  digest_.Update(*data);
+  if (data->empty()) return Status::Ok();  // fmemopen refuses size 0
+
+  open_files_.push_back(Canonical(path));
+  FilePtr fp(fmemopen(data->data(), data->size(), "r"));
+  if (!fp) return Status::IoError("cannot read " + path + ": " + std::strerror(errno));
+  RdfPtr origin(ldns_rdf_clone(origin_in));
+  RdfPtr prev;  // owner of the previous record, for lines that start blank
+  uint32_t ttl = default_ttl;
+  std::string_view text(*data);
+  size_t line = 1, counted = 0;  // `line` is the line number at offset `counted`
+  int ldns_line = 1;
+  while (true) {
+    long at = std::ftell(fp.get());
+    if (at < 0) return Status::IoError("cannot read " + path + ": " + std::strerror(errno));
+    size_t start = SkipBlank(text, static_cast<size_t>(at));
+    line += std::count(text.begin() + counted, text.begin() + start, '\n');
+    counted = start;
+    if (start >= text.size()) break;
+    std::string where = path + ":" + std::to_string(line);
+
+    if (text[start] == '$' && (start == 0 || text[start - 1] == '\n')) {
+      size_t end = std::min(text.find('\n', start), text.size());
+      Status s = Directive(text.substr(start, end - start), where, path, origin, ttl, depth);
+      if (!s.ok()) return s;
+      std::fseek(fp.get(), static_cast<long>(end), SEEK_SET);
+      continue;
+    }
+
+    ldns_rr* raw = nullptr;
+    ldns_rdf* origin_raw = origin.release();
+    ldns_rdf* prev_raw = prev.release();
+    ldns_status st = ldns_rr_new_frm_fp_l(&raw, fp.get(), &ttl, &origin_raw, &prev_raw, &ldns_line);
+    origin.reset(origin_raw);
+    prev.reset(prev_raw);
+    RrPtr rr(st == LDNS_STATUS_OK ? raw : nullptr);
+    if (st == LDNS_STATUS_SYNTAX_EMPTY) {
+      if (std::ftell(fp.get()) <= at) return Status::Invalid(where + ": cannot parse this line");
+      continue;
+    }
+    if (st != LDNS_STATUS_OK) {
+      const char* why = ldns_get_errorstr_by_id(st);
+      return Status::Invalid(where + ": " + (why ? why : "syntax error"));
+    }
+    if (Status s = AddRecord(rr.get(), where); !s.ok()) return s;
+  }
+  open_files_.pop_back();
+  return Status::Ok();
+}
+
+Status Loader::Directive(std::string_view line, const std::string& where,
+                         const std::string& path, RdfPtr& origin, uint32_t& ttl, int depth) {
+  std::vector<std::string> words = SplitDirective(line);
+  const std::string name = words.empty() ? std::string(line) : words[0];
+  if (name == "$ORIGIN") {
+    if (words.size() != 2) return Status::Invalid(where + ": $ORIGIN takes one domain name");
+    RdfPtr next = ParseDirectiveName(words[1], origin.get());
+    if (!next) return Status::Invalid(where + ": bad $ORIGIN name '" + words[1] + "'");
+    origin = std::move(next);
+    return Status::Ok();
+  }
+  if (name == "$TTL") {
+    if (words.size() != 2) return Status::Invalid(where + ": $TTL takes one value");
+    const char* end = nullptr;
+    uint32_t value = ldns_str2period(words[1].c_str(), &end);
+    if (!std::isdigit(static_cast<unsigned char>(words[1][0])) || *end != '\0')
+      return Status::Invalid(where + ": bad $TTL value '" + words[1] + "'");
+    ttl = value;
+    return Status::Ok();
+  }
+  if (name == "$INCLUDE") {
+    if (words.size() < 2 || words.size() > 3)
+      return Status::Invalid(where + ": $INCLUDE takes a file name and an optional origin");
+    if (depth >= kMaxIncludeDepth)
+      return Status::Invalid(where + ": $INCLUDE nested deeper than " +
+                             std::to_string(kMaxIncludeDepth) + " levels");
+    std::filesystem::path file(words[1]);
+    if (file.is_relative()) file = std::filesystem::path(path).parent_path() / file;
+    if (std::find(open_files_.begin(), open_files_.end(), Canonical(file)) != open_files_.end())
+      return Status::Invalid(where + ": $INCLUDE loop: " + file.string() +
+                             " is already being read");
+    RdfPtr include_origin(words.size() == 3 ? ParseDirectiveName(words[2], origin.get())
+                                            : RdfPtr(ldns_rdf_clone(origin.get())));
+    if (!include_origin) return Status::Invalid(where + ": bad $INCLUDE origin '" + words[2] + "'");
+    Status s = LoadFile(file.string(), include_origin.get(), ttl, depth + 1);
+    // Errors inside the included file already name it; add where it came from
+    // only when the file itself could not be opened.
+    if (s.code() == Status::Code::kIoError) return s.WithContext(where + ": $INCLUDE: ");
+    return s;
+  }
+  return Status::Invalid(where + ": unsupported directive " + name);
+}
+
+Status Loader::AddRecord(const ldns_rr* rr, const std::string& where) {
+  auto rclass = static_cast<uint16_t>(ldns_rr_get_class(rr));
+  auto type = static_cast<uint16_t>(ldns_rr_get_type(rr));
+  std::string owner(RdfBytes(ldns_rr_owner(rr)));
+  LowercaseWireName(owner);
+  if (rclass != kClassIn) {
+    CharPtr text(ldns_rr_class2str(static_cast<ldns_rr_class>(rclass)));
+    return Status::Invalid(where + ": class " + (text ? text.get() : "?") +
+                           " is not supported; zones hold class IN only");
+  }
+  if (IsMetaType(type))
+    return Status::Invalid(where + ": type " + TypeName(type) + " cannot appear in a zone");
+  if (!IsSubdomain(owner, apex_))
+    return Status::Invalid(where + ": record for " + ShowName(owner) + " is outside zone " +
+                           ShowName(apex_));
+
+  // The rdata exactly as parsed: ldns_rdf2buffer_wire neither compresses
+  // nor lowercases names.
+  BufferPtr buffer(ldns_buffer_new(256));
+  if (!buffer || ldns_rr_rdata2buffer_wire(buffer.get(), rr) != LDNS_STATUS_OK)
+    return Status::Invalid(where + ": cannot encode the record's rdata");
+  std::string_view rdata(reinterpret_cast<const char*>(ldns_buffer_begin(buffer.get())),
+                         ldns_buffer_position(buffer.get()));
+  if (rdata.size() > 65535) return Status::Invalid(where + ": rdata longer than 65535 bytes");
+
+  std::string key = storage::CanonicalName(owner);
+  if (key.empty() && owner.size() != 1) return Status::Invalid(where + ": malformed owner name");
+  auto [it, inserted] = nodes_.try_emplace(key);
+  PendingNode& node = it->second;
+  if (inserted) {
+    node.owner = owner;
+    node.where = where;
+  }
+
+  if (type == kTypeSoa) {
+    if (owner != apex_)
+      return Status::Invalid(where + ": SOA record for " + ShowName(owner) +
+                             " is not at the zone apex " + ShowName(apex_));
+    if (!soa_where_.empty())
+      return Status::Invalid(where + ": second SOA record (the first is at " + soa_where_ + ")");
+    soa_where_ = where;
+  }
+  // RFC 1034 §3.6.2 and RFC 2181 §10.1: a CNAME owner holds nothing else
+  // (RFC 4035 §2.5 allows its RRSIG and NSEC), and a single CNAME.
+  const std::string conflict = where + ": CNAME and other data at " + ShowName(owner) +
+                               " (RFC 1034 section 3.6.2)";
+  if (type == kTypeCname) {
+    if (node.has_other) return Status::Invalid(conflict);
+    if (node.has_cname && node.cname != rdata)
+      return Status::Invalid(where + ": more than one CNAME at " + ShowName(owner));
+    node.has_cname = true;
+    node.cname = std::string(rdata);
+  } else if (type != kTypeRrsig && type != kTypeNsec) {
+    if (node.has_cname) return Status::Invalid(conflict);
+    node.has_other = true;
+  }
+  node.builder.Add(type, rclass, ldns_rr_ttl(rr), rdata);
+  return Status::Ok();
+}
+
+Status Loader::Finish(const std::string& path) {
+  if (nodes_.empty()) return Status::Invalid(path + ": no records");
+  auto apex = nodes_.find(storage::CanonicalName(apex_));
+  if (apex == nodes_.end() || !apex->second.builder.Has(kTypeSoa))
+    return Status::Invalid(path + ": zone " + ShowName(apex_) + " has no SOA record at its apex");
+  if (!apex->second.builder.Has(kTypeNs))
+    return Status::Invalid(path + ": zone " + ShowName(apex_) + " has no NS records at its apex");
+  return Status::Ok();
+}
+
+// One RR in presentation form, for the RRs ldns cannot represent:
+// RFC 3597 generic syntax, which every master-file reader accepts.
+std::string GenericRR(std::string_view owner, const storage::RRsetView& set,
+                      std::string_view rdata) {
+  std::string line = TextFromWireName(owner) + "\t" + std::to_string(set.ttl) + "\t" +
+                     (set.rclass == kClassIn ? std::string("IN")
+                                             : "CLASS" + std::to_string(set.rclass)) +
+                     "\tTYPE" + std::to_string(set.type) + "\t\\# " +
+                     std::to_string(rdata.size());
+  if (!rdata.empty()) line += ' ';
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned char c : rdata) {
+    line += kHex[c >> 4];
+    line += kHex[c & 15];
+  }
+  return line + "\n";
+}
+
+// Writes every RR of `set` as ldns prints it (unknown types come out in
+// RFC 3597 form), one per line.
+void WriteRRset(std::ostream& out, std::string_view owner, const storage::RRsetView& set) {
+  std::string wire;
+  for (size_t pos = 0; pos + 2 <= set.body.size();) {
+    size_t len = storage::LoadU16(set.body.data() + pos);
+    std::string_view rdlength_and_rdata = set.body.substr(pos, 2 + len);
+    std::string_view rdata = rdlength_and_rdata.substr(2);
+    pos += 2 + len;
+
+    // owner + type/class/TTL + rdlength + rdata: one RR as in an answer.
+    wire.assign(owner);
+    wire += set.type_class_ttl;
+    wire += rdlength_and_rdata;
+    ldns_rr* raw = nullptr;
+    size_t read = 0;
+    ldns_status st = ldns_wire2rr(&raw, reinterpret_cast<const uint8_t*>(wire.data()),
+                                  wire.size(), &read, LDNS_SECTION_ANSWER);
+    RrPtr rr(st == LDNS_STATUS_OK ? raw : nullptr);
+    CharPtr text(rr && read == wire.size()
+                     ? ldns_rr2str_fmt(ldns_output_format_nocomments, rr.get())
+                     : nullptr);
+    if (text) {
+      out << text.get();
+    } else {
+      out << GenericRR(owner, set, rdata);
+    }
+  }
+}
+
+}  // namespace
+
+Result<ImportResult> ImportZoneFile(storage::Store& store, std::string_view zone_name,
+                                   const std::string& path, bool only_if_changed) {
+  auto apex = WireNameFromText(zone_name);
+  if (!apex.ok()) return apex.status().WithContext("zone name: ");
+  LowercaseWireName(*apex);
+
+  Loader loader(*apex);
+  RdfPtr origin = RdfFromWireName(*apex);
+  if (!origin) return Status::IoError("ldns: out of memory");
+  if (Status s = loader.LoadFile(path, origin.get(), kDefaultTtl, 0); !s.ok()) return s;
+  if (Status s = loader.Finish(path); !s.ok()) return s;
+  std::string digest = loader.digest();
+  if (digest.empty()) return Status::IoError(path + ": SHA-256 of the file failed (OpenSSL)");
+
+  // Encode before the transaction: the writer lock is held only for writing.
+  ImportResult result;
+  std::vector<std::pair<const PendingNode*, std::string>> values;
+  uint32_t delegations = 0;
+  for (const auto& [key, node] : loader.nodes()) {
+    auto value = node.builder.Encode();
+    if (!value.ok())
+      return Status::Invalid(node.where + ": " + ShowName(node.owner) + ": " +
+                             std::string(value.status().message()));
+    storage::NodeView view(*value);
+    view.ForEach([&](const storage::RRsetView& set) {
+      result.records += set.rr_count;
+      return true;
+    });
+    if (node.owner != *apex && node.builder.Has(kTypeNs)) ++delegations;
+    values.emplace_back(&node, std::move(value).value());
+  }
+  result.nodes = values.size();
+
+  auto txn = store.BeginWrite();
+  if (!txn.ok()) return txn.status();
+  auto existing = storage::ReadZoneRecord(*txn, *apex);
+  if (!existing.ok() && !existing.status().IsNotFound()) return existing.status();
+  storage::ZoneRecord zone;
+  if (existing.ok()) {
+    if (only_if_changed && existing->source_digest == digest) return ImportResult{0, 0, true};
+    zone = *existing;
+  } else {
+    auto id = storage::AllocateZoneId(*txn);
+    if (!id.ok()) return id.status();
+    zone.zone_id = *id;
+  }
+
+  auto deleted = txn->DeleteRange(storage::Table::kNodes, storage::EncodeU32(zone.zone_id),
+                                  storage::EncodeU32(zone.zone_id + 1));
+  if (!deleted.ok()) return deleted.status();
+  storage::NodeKey key;
+  for (const auto& [node, value] : values) {
+    if (!key.Assign(zone.zone_id, node->owner))
+      return Status::Invalid(node->where + ": malformed owner name");
+    if (Status s = txn->Put(storage::Table::kNodes, key.view(), value); !s.ok()) return s;
+  }
+  zone.delegation_count = delegations;
+  zone.source_digest = std::move(digest);
+  if (Status s = txn->Put(storage::Table::kZones, storage::CanonicalName(*apex), zone.Encode());
+      !s.ok())
+    return s;
+  if (Status s = storage::BumpGeneration(*txn); !s.ok()) return s;
+  if (Status s = txn->Commit(); !s.ok()) return s;
+  return result;
+}
+
+Status ExportZone(const storage::Store& store, std::string_view zone_name, std::ostream& out) {
+  auto apex = WireNameFromText(zone_name);
+  if (!apex.ok()) return apex.status().WithContext("zone name: ");
+  LowercaseWireName(*apex);
+
+  auto txn = store.BeginRead();
+  if (!txn.ok()) return txn.status();
+  auto zone = storage::ReadZoneRecord(*txn, *apex);
+  if (!zone.ok()) {
+    if (zone.status().IsNotFound())
+      return Status::NotFound("zone " + ShowName(*apex) + " is not in the store");
+    return zone.status().WithContext("zone " + ShowName(*apex) + ": ");
+  }
+  auto cursor = txn->OpenCursor(storage::Table::kNodes);
+  if (!cursor.ok()) return cursor.status();
+
+  out << "$ORIGIN " << TextFromWireName(*apex) << "\n";
+  const std::string prefix = storage::EncodeU32(zone->zone_id);
+  for (bool more = cursor->Seek(prefix); more && cursor->key().starts_with(prefix);
+       more = cursor->Next()) {
+    std::string owner =
+        storage::WireNameFromCanonical(cursor->key().substr(storage::NodeKey::kZoneIdSize));
+    storage::NodeView node(cursor->value());
+    if (owner.empty() || !node.Valid())
+      return Status::Corrupt("zone " + ShowName(*apex) + ": a malformed node in the store" +
+                             (owner.empty() ? std::string() : " at " + ShowName(owner)));
+    // The SOA leads the file, as readers like BIND and NSD expect.
+    storage::RRsetView soa;
+    bool at_apex = owner == *apex && node.Find(kTypeSoa, soa);
+    if (at_apex) WriteRRset(out, owner, soa);
+    node.ForEach([&](const storage::RRsetView& set) {
+      if (!(at_apex && set.type == kTypeSoa)) WriteRRset(out, owner, set);
+      return true;
+    });
+  }
+  out.flush();
+  if (!out) return Status::IoError("zone " + ShowName(*apex) + ": writing the export failed");
+  return Status::Ok();
+}
+
+}  // namespace updns::zone

@@ -1,0 +1,34 @@
+// Master files (RFC 1035 §5) in and out of the store, through ldns.
+// Not on the query path.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "storage/store.h"
+
+namespace updns::zone {
+
+struct ImportResult {
+  size_t records = 0;    // RRs written
+  size_t nodes = 0;      // owner names written
+  bool skipped = false;  // only_if_changed and the file was unchanged
+};
+
+// Loads `path` as the master file of `zone_name` (presentation form) in one
+// write transaction: the zone's nodes are replaced, its id kept, the store
+// generation bumped. $ORIGIN, $TTL, $INCLUDE, relative names and RFC 3597
+// unknown types are understood. Records outside the zone, an apex without SOA
+// or NS, or a parse error fail with "FILE:LINE: what" and change nothing.
+// With only_if_changed, a file whose SHA-256 matches the last import is
+// skipped.
+Result<ImportResult> ImportZoneFile(storage::Store& store, std::string_view zone_name,
+                                   const std::string& path, bool only_if_changed = false);
+
+// Writes the zone as a master file ($ORIGIN, then one RR per line in
+// canonical order). NotFound when the zone is not in the store.
+Status ExportZone(const storage::Store& store, std::string_view zone_name, std::ostream& out);
+
+}  // namespace updns::zone
