@@ -201,8 +201,7 @@ class Loader {
  public:
   explicit Loader(std::string apex) : apex_(std::move(apex)) {}
 
-  Status LoadFile(const std::string& path, const ldns_rdf* origin, uint32_t default_ttl,
-                  int depth);
+  Status LoadFile(const std::string& path, const ldns_rdf* origin, uint32_t default_ttl, int depth);
   // Whole-zone checks once every file was read; `path` is the main file.
   Status Finish(const std::string& path);
 
@@ -222,8 +221,8 @@ class Loader {
   Sha256 digest_;
 };
 
-Status Loader::LoadFile(const std::string& path, const ldns_rdf* origin_in,
-                        uint32_t default_ttl, int depth) {
+Status Loader::LoadFile(const std::string& path, const ldns_rdf* origin_in, uint32_t default_ttl,
+                        int depth) {
   auto data = ReadWholeFile(path);
   if (!data.ok()) return data.status();
   digest_.Update(*data);
@@ -276,8 +275,8 @@ Status Loader::LoadFile(const std::string& path, const ldns_rdf* origin_in,
   return Status::Ok();
 }
 
-Status Loader::Directive(std::string_view line, const std::string& where,
-                         const std::string& path, RdfPtr& origin, uint32_t& ttl, int depth) {
+Status Loader::Directive(std::string_view line, const std::string& where, const std::string& path,
+                         RdfPtr& origin, uint32_t& ttl, int depth) {
   std::vector<std::string> words = SplitDirective(line);
   const std::string name = words.empty() ? std::string(line) : words[0];
   if (name == "$ORIGIN") {
@@ -363,8 +362,8 @@ Status Loader::AddRecord(const ldns_rr* rr, const std::string& where) {
   }
   // RFC 1034 §3.6.2 and RFC 2181 §10.1: a CNAME owner holds nothing else
   // (RFC 4035 §2.5 allows its RRSIG and NSEC), and a single CNAME.
-  const std::string conflict = where + ": CNAME and other data at " + ShowName(owner) +
-                               " (RFC 1034 section 3.6.2)";
+  const std::string conflict =
+      where + ": CNAME and other data at " + ShowName(owner) + " (RFC 1034 section 3.6.2)";
   if (type == kTypeCname) {
     if (node.has_other) return Status::Invalid(conflict);
     if (node.has_cname && node.cname != rdata)
@@ -393,11 +392,10 @@ Status Loader::Finish(const std::string& path) {
 // RFC 3597 generic syntax, which every master-file reader accepts.
 std::string GenericRR(std::string_view owner, const storage::RRsetView& set,
                       std::string_view rdata) {
-  std::string line = TextFromWireName(owner) + "\t" + std::to_string(set.ttl) + "\t" +
-                     (set.rclass == kClassIn ? std::string("IN")
-                                             : "CLASS" + std::to_string(set.rclass)) +
-                     "\tTYPE" + std::to_string(set.type) + "\t\\# " +
-                     std::to_string(rdata.size());
+  std::string line =
+      TextFromWireName(owner) + "\t" + std::to_string(set.ttl) + "\t" +
+      (set.rclass == kClassIn ? std::string("IN") : "CLASS" + std::to_string(set.rclass)) +
+      "\tTYPE" + std::to_string(set.type) + "\t\\# " + std::to_string(rdata.size());
   if (!rdata.empty()) line += ' ';
   static constexpr char kHex[] = "0123456789abcdef";
   for (unsigned char c : rdata) {
@@ -423,8 +421,8 @@ void WriteRRset(std::ostream& out, std::string_view owner, const storage::RRsetV
     wire += rdlength_and_rdata;
     ldns_rr* raw = nullptr;
     size_t read = 0;
-    ldns_status st = ldns_wire2rr(&raw, reinterpret_cast<const uint8_t*>(wire.data()),
-                                  wire.size(), &read, LDNS_SECTION_ANSWER);
+    ldns_status st = ldns_wire2rr(&raw, reinterpret_cast<const uint8_t*>(wire.data()), wire.size(),
+                                  &read, LDNS_SECTION_ANSWER);
     RrPtr rr(st == LDNS_STATUS_OK ? raw : nullptr);
     CharPtr text(rr && read == wire.size()
                      ? ldns_rr2str_fmt(ldns_output_format_nocomments, rr.get())
@@ -440,7 +438,7 @@ void WriteRRset(std::ostream& out, std::string_view owner, const storage::RRsetV
 }  // namespace
 
 Result<ImportResult> ImportZoneFile(storage::Store& store, std::string_view zone_name,
-                                   const std::string& path, bool only_if_changed) {
+                                    const std::string& path, bool only_if_changed) {
   auto apex = WireNameFromText(zone_name);
   if (!apex.ok()) return apex.status().WithContext("zone name: ");
   LowercaseWireName(*apex);

@@ -77,8 +77,8 @@ class ZoneFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::path("/tmp") / ("updns_zone_file_test_" + std::string(info->name()) + "_" +
-                               std::to_string(getpid()));
+    dir_ = fs::path("/tmp") /
+           ("updns_zone_file_test_" + std::string(info->name()) + "_" + std::to_string(getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     store_ = OpenStore("store");
@@ -236,7 +236,8 @@ TEST_F(ZoneFileTest, ExportRoundTripsByteForByte) {
   EXPECT_EQ(exported.rfind("$ORIGIN dyn.example.\n", 0), 0u) << exported;
   // SOA comes first, unknown types in RFC 3597 form.
   size_t second_line = exported.find('\n') + 1;
-  std::string soa_line = exported.substr(second_line, exported.find('\n', second_line) - second_line);
+  std::string soa_line =
+      exported.substr(second_line, exported.find('\n', second_line) - second_line);
   EXPECT_NE(soa_line.find("\tSOA\t"), std::string::npos) << exported;
   EXPECT_NE(exported.find("TYPE65534\t\\# 3 abcdef"), std::string::npos) << exported;
   EXPECT_NE(exported.find("Mail.Dyn.Example."), std::string::npos) << exported;
@@ -258,8 +259,8 @@ TEST_F(ZoneFileTest, ExportPutsSoaFirst) {
   std::getline(lines, line);
   EXPECT_EQ(line, "$ORIGIN dyn.example.");
   std::getline(lines, line);
-  EXPECT_EQ(line.rfind("dyn.example.\t3600\tIN\tSOA\tns1.dyn.example. hostmaster.dyn.example. 1 ", 0),
-            0u)
+  EXPECT_EQ(
+      line.rfind("dyn.example.\t3600\tIN\tSOA\tns1.dyn.example. hostmaster.dyn.example. 1 ", 0), 0u)
       << line;
 }
 
@@ -267,8 +268,9 @@ TEST_F(ZoneFileTest, ParseErrorNamesFileAndLineAndChangesNothing) {
   ASSERT_TRUE(ImportZoneFile(*store_, "dyn.example", WriteFile("good.zone", kSmallZone)).ok());
   Entries before = DumpAll(*store_);
 
-  Status s = ImportError("$ORIGIN dyn.example.\n@ 3600 IN SOA ns1 hostmaster 1 2 3 4 5\n"
-                         "; comment\nwww IN A 999.1.1.1\n@ IN NS ns1\n");
+  Status s = ImportError(
+      "$ORIGIN dyn.example.\n@ 3600 IN SOA ns1 hostmaster 1 2 3 4 5\n"
+      "; comment\nwww IN A 999.1.1.1\n@ IN NS ns1\n");
   EXPECT_TRUE(s.IsInvalid());
   EXPECT_NE(s.message().find("bad.zone:4: "), std::string::npos) << s.message();
 
@@ -295,8 +297,9 @@ TEST_F(ZoneFileTest, ParseErrorNamesFileAndLineAndChangesNothing) {
 }
 
 TEST_F(ZoneFileTest, RefusesBrokenZones) {
-  Status s = ImportError("$ORIGIN dyn.example.\n@ 3600 IN SOA ns1 hostmaster 1 2 3 4 5\n"
-                         "ns1 IN A 192.0.2.1\n");
+  Status s = ImportError(
+      "$ORIGIN dyn.example.\n@ 3600 IN SOA ns1 hostmaster 1 2 3 4 5\n"
+      "ns1 IN A 192.0.2.1\n");
   EXPECT_TRUE(s.IsInvalid());
   EXPECT_NE(s.message().find("has no NS records"), std::string::npos) << s.message();
 
@@ -313,8 +316,7 @@ TEST_F(ZoneFileTest, RefusesBrokenZones) {
             std::string::npos)
       << s.message();
   s = ImportError(std::string(kSmallZone) + "c IN CNAME ns1\nc IN TXT \"x\"\n");
-  EXPECT_NE(s.message().find("bad.zone:7: CNAME and other data"), std::string::npos)
-      << s.message();
+  EXPECT_NE(s.message().find("bad.zone:7: CNAME and other data"), std::string::npos) << s.message();
 
   s = ImportError(std::string(kSmallZone) + "@ IN SOA ns1 hostmaster 2 7200 3600 1209600 300\n");
   EXPECT_NE(s.message().find("second SOA"), std::string::npos) << s.message();
@@ -341,11 +343,11 @@ TEST_F(ZoneFileTest, RefusesBrokenZones) {
 }
 
 TEST_F(ZoneFileTest, UnknownTypesInGenericForm) {
-  auto result = ImportZoneFile(
-      *store_, "dyn.example",
-      WriteFile("z", std::string(kSmallZone) + "u IN TYPE65534 \\# 3 abcdef\n"
-                                               "u IN TYPE65280 \\# 0\n"
-                                               "a2 IN A \\# 4 c0000202\n"));
+  auto result =
+      ImportZoneFile(*store_, "dyn.example",
+                     WriteFile("z", std::string(kSmallZone) + "u IN TYPE65534 \\# 3 abcdef\n"
+                                                              "u IN TYPE65280 \\# 0\n"
+                                                              "a2 IN A \\# 4 c0000202\n"));
   ASSERT_TRUE(result.ok()) << result.status().message();
   storage::RRsetView set;
   std::string a2 = Node("a2.dyn.example");
@@ -356,8 +358,7 @@ TEST_F(ZoneFileTest, UnknownTypesInGenericForm) {
       << exported;
   EXPECT_NE(exported.find("u.dyn.example.\t3600\tIN\tTYPE65280\t\\# 0"), std::string::npos)
       << exported;
-  EXPECT_NE(exported.find("u.dyn.example.\t3600\tIN\tTYPE65534\t\\# 3 abcdef\n"),
-            std::string::npos)
+  EXPECT_NE(exported.find("u.dyn.example.\t3600\tIN\tTYPE65534\t\\# 3 abcdef\n"), std::string::npos)
       << exported;
 }
 
@@ -366,9 +367,10 @@ TEST_F(ZoneFileTest, ReimportReplacesTheZone) {
   ASSERT_TRUE(ImportZoneFile(*store_, "dyn.example", path).ok());
   // A second zone, so that deleting one zone's nodes must leave the other's.
   ASSERT_TRUE(ImportZoneFile(*store_, "other.example",
-                             WriteFile("o", "$ORIGIN other.example.\n"
-                                            "@ IN SOA ns hm 1 2 3 4 5\n@ IN NS ns\n"
-                                            "ns IN A 192.0.2.9\n"))
+                             WriteFile("o",
+                                       "$ORIGIN other.example.\n"
+                                       "@ IN SOA ns hm 1 2 3 4 5\n@ IN NS ns\n"
+                                       "ns IN A 192.0.2.9\n"))
                   .ok());
   uint32_t id = Zone().zone_id;
   uint64_t generation = Generation();
