@@ -1,5 +1,0 @@
-if(EXISTS "/work/main/build/tests/config/updns_config_test[1]_tests.cmake")
-  include("/work/main/build/tests/config/updns_config_test[1]_tests.cmake")
-else()
-  add_test(updns_config_test_NOT_BUILT updns_config_test_NOT_BUILT)
-endif()

@@ -1,5 +1,0 @@
-if(EXISTS "/work/main/build/tests/zone/updns_zone_file_test[1]_tests.cmake")
-  include("/work/main/build/tests/zone/updns_zone_file_test[1]_tests.cmake")
-else()
-  add_test(updns_zone_file_test_NOT_BUILT updns_zone_file_test_NOT_BUILT)
-endif()
