@@ -27,11 +27,23 @@ constexpr size_t kMaxConfigBytes = size_t{1} << 20;
 constexpr uint16_t kDefaultDnsPort = 53;
 constexpr const char* kDefaultListen = "127.0.0.1@53";
 constexpr const char* kEndpointHint = "expected ADDRESS[@PORT], e.g. 127.0.0.1@5353";
+constexpr uint16_t kDefaultHttpPort = 80;
+constexpr const char* kHttpEndpointHint =
+    "expected ADDRESS[:PORT], e.g. 127.0.0.1:8053, [::1]:8053 or 127.0.0.1@8053";
+constexpr const char* kTopLevelKeys = "server, storage, zones, http, accounts, dyndns";
 
 constexpr uint64_t kMiB = uint64_t{1} << 20;
 constexpr unsigned kMaxWorkers = 1024;
 constexpr unsigned kMaxTcpConnections = 1000000;
 constexpr unsigned kMaxTcpIdleTimeoutMs = 3600000;
+constexpr unsigned kMaxTimeoutMs = 3600000;
+constexpr uint32_t kMaxHttpRequestSize = 1 << 20;
+constexpr uint32_t kMaxHttpBodySize = 16 << 20;
+constexpr unsigned kMaxHttpConnections = 1000000;
+constexpr uint32_t kMaxHostLimit = 1000000;
+constexpr unsigned kMaxHostsPerUpdate = 1000;
+constexpr unsigned kMaxSeconds = 30 * 86400;
+constexpr uint32_t kMaxHostTtl = 86400;
 
 constexpr size_t kMaxLabelLength = 63;
 constexpr size_t kMaxNameLength = 253;  // presentation form, no trailing dot
@@ -196,8 +208,19 @@ class Reader {
   template <typename T>
   Status ReadInteger(const Item& item, uint64_t min, uint64_t max, T& out) const;
 
+  // How one `listen` list is read: DNS and HTTP differ in port and syntax.
+  struct ListenSyntax {
+    Result<Endpoint> (*parse)(std::string_view, uint16_t);
+    uint16_t default_port;
+    const char* hint;
+    bool allow_empty;  // an empty HTTP list means "HTTP off"
+  };
+
   Status ReadServer(const Item& item, ServerConfig& server) const;
-  Status ReadListen(const Item& item, std::vector<Endpoint>& listen) const;
+  Status ReadListen(const Item& item, const ListenSyntax& syntax, std::vector<Endpoint>& listen) const;
+  Status ReadHttp(const Item& item, HttpConfig& http) const;
+  Status ReadAccounts(const Item& item, AccountsConfig& accounts) const;
+  Status ReadDyndns(const Item& item, DyndnsConfig& dyndns) const;
   Status ReadStorage(const Item& item, StorageConfig& storage) const;
   Status ReadZones(const Item& item, std::vector<ZoneConfig>& zones) const;
   Status ReadZone(const Item& item, ZoneConfig& zone) const;
@@ -262,8 +285,8 @@ Status Reader::ReadInteger(const Item& item, uint64_t min, uint64_t max, T& out)
 
 Status Reader::Read(const YAML::Node& root, Config& config) const {
   Item top{root, "", LineOf(root, 1)};
-  if (!root.IsMap()) return Expected(top, "the top level to be a map with keys server, storage, zones");
-  Result<std::vector<Field>> fields = Fields(top, {"server", "storage", "zones"});
+  if (!root.IsMap()) return Expected(top, Cat("the top level to be a map with keys ", kTopLevelKeys));
+  Result<std::vector<Field>> fields = Fields(top, {"server", "storage", "zones", "http", "accounts", "dyndns"});
   if (!fields.ok()) return fields.status();
   for (const Field& field : *fields) {
     Status status;
@@ -271,6 +294,12 @@ Status Reader::Read(const YAML::Node& root, Config& config) const {
       status = ReadServer(field.value, config.server);
     } else if (field.key == "storage") {
       status = ReadStorage(field.value, config.storage);
+    } else if (field.key == "http") {
+      status = ReadHttp(field.value, config.http);
+    } else if (field.key == "accounts") {
+      status = ReadAccounts(field.value, config.accounts);
+    } else if (field.key == "dyndns") {
+      status = ReadDyndns(field.value, config.dyndns);
     } else {
       status = ReadZones(field.value, config.zones);
     }
@@ -287,7 +316,7 @@ Status Reader::ReadServer(const Item& item, ServerConfig& server) const {
     const Item& value = field.value;
     Status status;
     if (field.key == "listen") {
-      status = ReadListen(value, server.listen);
+      status = ReadListen(value, {ParseEndpoint, kDefaultDnsPort, kEndpointHint, false}, server.listen);
     } else if (field.key == "workers") {
       status = ReadInteger(value, 1, kMaxWorkers, server.workers);
     } else if (field.key == "tcp_idle_timeout") {
@@ -302,16 +331,17 @@ Status Reader::ReadServer(const Item& item, ServerConfig& server) const {
   return Status::Ok();
 }
 
-Status Reader::ReadListen(const Item& item, std::vector<Endpoint>& listen) const {
-  Result<std::vector<Item>> elements = Elements(item, "ADDRESS[@PORT] strings");
+Status Reader::ReadListen(const Item& item, const ListenSyntax& syntax, std::vector<Endpoint>& listen) const {
+  Result<std::vector<Item>> elements =
+      Elements(item, syntax.allow_empty ? "ADDRESS[:PORT] strings" : "ADDRESS[@PORT] strings");
   if (!elements.ok()) return elements.status();
-  if (elements->empty())
-    return Error(item, Cat("the list is empty; give at least one address (", kEndpointHint, ")"));
+  if (elements->empty() && !syntax.allow_empty)
+    return Error(item, Cat("the list is empty; give at least one address (", syntax.hint, ")"));
   std::vector<int> lines;
   for (const Item& element : *elements) {
-    Result<std::string> text = Text(element, Cat("an address (", kEndpointHint, ")"));
+    Result<std::string> text = Text(element, Cat("an address (", syntax.hint, ")"));
     if (!text.ok()) return text.status();
-    Result<Endpoint> endpoint = ParseEndpoint(*text, kDefaultDnsPort);
+    Result<Endpoint> endpoint = syntax.parse(*text, syntax.default_port);
     if (!endpoint.ok()) return Error(element, endpoint.status().message());
     for (size_t i = 0; i < listen.size(); ++i) {
       if (SameEndpoint(listen[i], *endpoint)) {
@@ -321,6 +351,61 @@ Status Reader::ReadListen(const Item& item, std::vector<Endpoint>& listen) const
     }
     listen.push_back(std::move(endpoint).value());
     lines.push_back(element.line);
+  }
+  return Status::Ok();
+}
+
+Status Reader::ReadHttp(const Item& item, HttpConfig& http) const {
+  Result<std::vector<Field>> fields = Fields(item, {"listen", "max_request_size", "max_body_size", "read_timeout",
+                                                    "idle_timeout", "max_connections"});
+  if (!fields.ok()) return fields.status();
+  for (const Field& field : *fields) {
+    const Item& value = field.value;
+    Status status;
+    if (field.key == "listen") {
+      status = ReadListen(value, {ParseHttpEndpoint, kDefaultHttpPort, kHttpEndpointHint, true}, http.listen);
+    } else if (field.key == "max_request_size") {
+      status = ReadInteger(value, 1024, kMaxHttpRequestSize, http.max_request_size);
+    } else if (field.key == "max_body_size") {
+      status = ReadInteger(value, 0, kMaxHttpBodySize, http.max_body_size);
+    } else if (field.key == "read_timeout") {
+      status = ReadInteger(value, 1, kMaxTimeoutMs, http.read_timeout_ms);
+    } else if (field.key == "idle_timeout") {
+      status = ReadInteger(value, 1, kMaxTimeoutMs, http.idle_timeout_ms);
+    } else {
+      status = ReadInteger(value, 1, kMaxHttpConnections, http.max_connections);
+    }
+    if (!status.ok()) return status;
+  }
+  return Status::Ok();
+}
+
+Status Reader::ReadAccounts(const Item& item, AccountsConfig& accounts) const {
+  Result<std::vector<Field>> fields = Fields(item, {"host_limit"});
+  if (!fields.ok()) return fields.status();
+  for (const Field& field : *fields) {
+    if (Status status = ReadInteger(field.value, 0, kMaxHostLimit, accounts.host_limit); !status.ok())
+      return status;
+  }
+  return Status::Ok();
+}
+
+Status Reader::ReadDyndns(const Item& item, DyndnsConfig& dyndns) const {
+  Result<std::vector<Field>> fields = Fields(item, {"max_hosts", "nochg_limit", "nochg_window", "abuse_lock"});
+  if (!fields.ok()) return fields.status();
+  for (const Field& field : *fields) {
+    const Item& value = field.value;
+    Status status;
+    if (field.key == "max_hosts") {
+      status = ReadInteger(value, 1, kMaxHostsPerUpdate, dyndns.max_hosts);
+    } else if (field.key == "nochg_limit") {
+      status = ReadInteger(value, 1, 1000000, dyndns.nochg_limit);
+    } else if (field.key == "nochg_window") {
+      status = ReadInteger(value, 1, kMaxSeconds, dyndns.nochg_window_seconds);
+    } else {
+      status = ReadInteger(value, 1, kMaxSeconds, dyndns.abuse_lock_seconds);
+    }
+    if (!status.ok()) return status;
   }
   return Status::Ok();
 }
@@ -368,10 +453,14 @@ Status Reader::ReadZones(const Item& item, std::vector<ZoneConfig>& zones) const
 
 Status Reader::ReadZone(const Item& item, ZoneConfig& zone) const {
   if (!item.node.IsMap()) return Expected(item, "a map with 'name' and optionally 'file'");
-  Result<std::vector<Field>> fields = Fields(item, {"name", "file"});
+  Result<std::vector<Field>> fields = Fields(item, {"name", "file", "host_ttl"});
   if (!fields.ok()) return fields.status();
   zone.line = item.line;
   for (const Field& field : *fields) {
+    if (field.key == "host_ttl") {
+      if (Status status = ReadInteger(field.value, 0, kMaxHostTtl, zone.host_ttl); !status.ok()) return status;
+      continue;
+    }
     if (field.key == "file") {
       Result<std::string> file = Text(field.value, "a master file path (omit 'file' for none)");
       if (!file.ok()) return file.status();
@@ -450,6 +539,48 @@ Result<Endpoint> ParseEndpoint(std::string_view text, uint16_t default_port) {
   return Status::Invalid(Cat("'", text, "' is not an address (", kEndpointHint, ")", hint));
 }
 
+Result<Endpoint> ParseHttpEndpoint(std::string_view text, uint16_t default_port) {
+  if (text.find('@') != std::string_view::npos) return ParseEndpoint(text, default_port);
+  std::string_view host = text;
+  std::string_view port_text;
+  bool has_port = false;
+  if (!text.empty() && text.front() == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos) {
+      return Status::Invalid(Cat("'", text, "' is not an address (", kHttpEndpointHint, "): no ']'"));
+    }
+    host = text.substr(0, close + 1);
+    std::string_view rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') {
+        return Status::Invalid(Cat("'", text, "' is not an address (", kHttpEndpointHint, ")"));
+      }
+      port_text = rest.substr(1);
+      has_port = true;
+    }
+  } else if (size_t colon = text.find(':');
+             colon != std::string_view::npos && text.find(':', colon + 1) == std::string_view::npos) {
+    // One colon: IPV4:PORT. Two or more: a bare IPv6 address.
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+    has_port = true;
+  }
+  uint16_t port = default_port;
+  if (has_port) {
+    uint64_t value = 0;
+    if (!ParseDecimal(port_text, value) || value == 0 || value > 65535) {
+      return Status::Invalid(Cat("port '", port_text, "' in '", text, "' is not a number from 1 to 65535"));
+    }
+    port = static_cast<uint16_t>(value);
+  }
+  Result<Endpoint> endpoint = ParseEndpoint(host, port);
+  if (!endpoint.ok()) {
+    return Status::Invalid(Cat("'", text, "' is not an address (", kHttpEndpointHint, ")"));
+  }
+  endpoint->text = std::string(text);
+  return endpoint;
+}
+
 Result<Config> ParseConfig(std::string_view text, std::string_view source) {
   if (text.size() > kMaxConfigBytes) {
     return Status::Invalid(Cat(source, ": the file is ", text.size(), " bytes; a config is at most ",
@@ -461,7 +592,7 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source) {
     std::vector<YAML::Node> documents = YAML::LoadAll(std::string(text));
     if (documents.empty() || documents.front().IsNull()) {
       return Status::Invalid(
-          Cat(source, ":1: the file is empty; expected a map with keys server, storage, zones"));
+          Cat(source, ":1: the file is empty; expected a map with keys ", kTopLevelKeys));
     }
     if (documents.size() > 1) {
       return Status::Invalid(Cat(source, ":", LineOf(documents[1], 1),

@@ -37,9 +37,32 @@ struct StorageConfig {
   uint64_t map_size = uint64_t{1} << 30;     // bytes; "1GiB", "512MiB", 1048576
 };
 
+// The dyndns2 and JSON API listener. No `listen` address = HTTP disabled.
+struct HttpConfig {
+  // "127.0.0.1:8053", "[::1]:8053", "127.0.0.1@8053"; port 80 when absent.
+  std::vector<Endpoint> listen;
+  uint32_t max_request_size = 8192;   // request line + headers, bytes
+  uint32_t max_body_size = 65536;     // bytes
+  unsigned read_timeout_ms = 10000;   // a request must arrive within this
+  unsigned idle_timeout_ms = 30000;   // keep-alive connection without a request
+  unsigned max_connections = 1024;
+};
+
+struct AccountsConfig {
+  uint32_t host_limit = 100;  // hosts per new account
+};
+
+struct DyndnsConfig {
+  unsigned max_hosts = 20;               // host names per update request
+  unsigned nochg_limit = 5;              // `nochg` answers tolerated per window...
+  unsigned nochg_window_seconds = 600;   // ...of this length
+  unsigned abuse_lock_seconds = 3600;    // then the host answers `abuse` this long
+};
+
 struct ZoneConfig {
   std::string name;  // lowercased, no trailing dot except for the root "."
   std::string file;  // optional master file, relative to the working directory
+  uint32_t host_ttl = 60;  // TTL of dyndns hosts' A/AAAA records, 0..86400
   int line = 0;      // where the zone is declared, for messages
 };
 
@@ -48,6 +71,9 @@ struct Config {
   ServerConfig server;
   StorageConfig storage;
   std::vector<ZoneConfig> zones;
+  HttpConfig http;
+  AccountsConfig accounts;
+  DyndnsConfig dyndns;
 
   // nullptr when `name` (any case, trailing dot or not) is not configured.
   const ZoneConfig* FindZone(std::string_view name) const;
@@ -64,5 +90,10 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source);
 
 // Parses "ADDRESS[@PORT]" (IPv4 or IPv6, no brackets needed).
 Result<Endpoint> ParseEndpoint(std::string_view text, uint16_t default_port);
+
+// Parses an HTTP listen address: everything ParseEndpoint takes, and also the
+// usual "IPV4:PORT" and "[IPV6]:PORT". A bare IPv6 address takes no ":PORT"
+// (it would be part of the address); write "[::1]:8053" or "::1@8053".
+Result<Endpoint> ParseHttpEndpoint(std::string_view text, uint16_t default_port);
 
 }  // namespace updns::config

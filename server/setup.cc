@@ -28,7 +28,8 @@ int ImportConfiguredZoneFiles(const config::Config& config, storage::Store& stor
   int failed = 0;
   for (const config::ZoneConfig& zone : config.zones) {
     if (zone.file.empty()) continue;
-    auto result = zone::ImportZoneFile(store, zone.name, zone.file, /*only_if_changed=*/true);
+    auto result = zone::ImportZoneFile(store, zone.name, zone.file, /*only_if_changed=*/true,
+                                       zone.host_ttl);
     if (!result.ok()) {
       Log(LogLevel::kError, "zone %s: %s; serving the data the store already holds",
           zone.name.c_str(), std::string(result.status().message()).c_str());

@@ -1,15 +1,31 @@
 // updnsctl: operator commands on the store, whether or not updnsd runs.
 // LMDB serializes our write transactions with the daemon's.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <cstdio>
+#include <cstring>
+#include <ctime>
 #include <fstream>
+#include <functional>
+#include <initializer_list>
 #include <iostream>
+#include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
 #include "server/setup.h"
 #include "storage/schema.h"
+#include "update/accounts.h"
 #include "zone/name.h"
+#include "zone/zone_edit.h"
 #include "zone/zone_file.h"
 
 namespace {
@@ -22,6 +38,29 @@ constexpr const char* kUsage =
     "                              on error nothing changes)\n"
     "  zone export ZONE [OUTFILE]  write ZONE as a master file (default: stdout)\n"
     "  zone list                   configured zones and whether the store has them\n"
+    "\n"
+    "  account add NAME --email E [--host-limit N]\n"
+    "                              create an account; its password is the first line\n"
+    "                              of stdin (host limit default: accounts.host_limit)\n"
+    "  account list                every account with state and host count\n"
+    "  account show NAME           one account's fields\n"
+    "  account disable|enable NAME a disabled account cannot log in or add hosts\n"
+    "  account delete NAME         delete the account and all its hosts\n"
+    "\n"
+    "  host add FQDN --account NAME\n"
+    "                              add a host below a configured zone; its name\n"
+    "                              answers NODATA until the first update\n"
+    "  host list [--account NAME]  hosts with state, addresses, token and last update\n"
+    "  host disable|enable FQDN    a disabled host refuses updates, keeps its records\n"
+    "  host delete FQDN            delete the host and its DNS records\n"
+    "\n"
+    "  token create FQDN           new update token for the host, printed once;\n"
+    "                              the old one stops working\n"
+    "  token create-missing --account NAME [--csv FILE]\n"
+    "                              tokens for every active host of the account that\n"
+    "                              has none, as CSV (hostname,token) to FILE (created,\n"
+    "                              mode 0600; e.g. spdyn_update_token.csv) or stdout\n"
+    "  token revoke FQDN           remove the host's token\n"
     "\n"
     "Options:\n"
     "  -c, --config FILE   the YAML configuration updnsd uses (required)\n"
@@ -89,6 +128,378 @@ int ZoneCommand(const updns::config::Config& config, const std::vector<std::stri
   return Usage("zone: unknown subcommand '" + sub + "'");
 }
 
+// --- accounts, hosts, tokens --------------------------------------------------
+
+// A subcommand's words: positional arguments and "--name VALUE" options.
+struct Words {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> options;
+  std::optional<std::string> Option(const std::string& name) const {
+    auto it = options.find(name);
+    if (it == options.end()) return std::nullopt;
+    return it->second;
+  }
+};
+
+// Splits `args` (after the subcommand); `problem` names the first usage error.
+std::optional<Words> SplitWords(const std::vector<std::string>& args,
+                                std::initializer_list<std::string> allowed, std::string& problem) {
+  Words words;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.rfind("--", 0) != 0) {
+      words.positional.push_back(a);
+      continue;
+    }
+    std::string name = a, value;
+    bool has_value = false;
+    if (size_t eq = a.find('='); eq != std::string::npos) {
+      name = a.substr(0, eq);
+      value = a.substr(eq + 1);
+      has_value = true;
+    }
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+      problem = "unknown option '" + name + "'";
+      return std::nullopt;
+    }
+    if (!has_value) {
+      if (i + 1 >= args.size()) {
+        problem = name + " needs a value";
+        return std::nullopt;
+      }
+      value = args[++i];
+    }
+    if (!words.options.emplace(name, value).second) {
+      problem = name + " given twice";
+      return std::nullopt;
+    }
+  }
+  return words;
+}
+
+uint64_t Now() { return static_cast<uint64_t>(std::time(nullptr)); }
+
+std::string FormatTime(uint64_t seconds) {
+  if (seconds == 0) return "-";
+  std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+std::string FormatAddress(const std::string& bytes) {
+  char text[INET6_ADDRSTRLEN] = "-";
+  if (bytes.size() == 4) inet_ntop(AF_INET, bytes.data(), text, sizeof text);
+  if (bytes.size() == 16) inet_ntop(AF_INET6, bytes.data(), text, sizeof text);
+  return text;
+}
+
+const char* StateName(updns::storage::State state) {
+  return state == updns::storage::State::kActive ? "active" : "disabled";
+}
+
+std::vector<updns::update::HostZone> HostZones(const updns::config::Config& config) {
+  std::vector<updns::update::HostZone> zones;
+  for (const updns::config::ZoneConfig& zone : config.zones)
+    zones.push_back({zone.name, zone.host_ttl});
+  return zones;
+}
+
+// Runs `change` in one write transaction, bumps the serial of every zone it
+// changed, commits. `before_commit` (optional) runs after the change and
+// before the commit; an error from it aborts everything.
+updns::Status WriteAndCommit(
+    const updns::config::Config& config,
+    const std::function<updns::Status(updns::storage::WriteTxn&, std::set<std::string>&)>& change,
+    const std::function<updns::Status()>& before_commit = nullptr) {
+  using namespace updns;
+  auto store = server::OpenStore(config);
+  if (!store.ok()) return store.status();
+  auto txn = (*store)->BeginWrite();
+  if (!txn.ok()) return txn.status();
+  std::set<std::string> changed_zones;
+  if (Status s = change(*txn, changed_zones); !s.ok()) return s;
+  if (Status s = zone::FinishZoneChanges(*txn, changed_zones); !s.ok()) return s;
+  if (before_commit) {
+    if (Status s = before_commit(); !s.ok()) return s;
+  }
+  return txn->Commit();
+}
+
+// Runs `read` on a read transaction of the configured store.
+updns::Status Read(const updns::config::Config& config,
+                   const std::function<updns::Status(const updns::storage::ReadTxn&)>& read) {
+  auto store = updns::server::OpenStore(config);
+  if (!store.ok()) return store.status();
+  auto txn = (*store)->BeginRead();
+  if (!txn.ok()) return txn.status();
+  return read(*txn);
+}
+
+int AccountCommand(const updns::config::Config& config, const std::vector<std::string>& args) {
+  using namespace updns;
+  if (args.empty())
+    return Usage("account: missing subcommand (add, list, show, disable, enable, delete)");
+  const std::string& sub = args[0];
+  std::string problem;
+  auto words =
+      SplitWords({args.begin() + 1, args.end()},
+                 sub == "add" ? std::initializer_list<std::string>{"--email", "--host-limit"}
+                              : std::initializer_list<std::string>{},
+                 problem);
+  if (!words) return Usage("account " + sub + ": " + problem);
+  const auto& positional = words->positional;
+
+  if (sub == "list") {
+    if (!positional.empty()) return Usage("account list takes no arguments");
+    Status s = Read(config, [](const storage::ReadTxn& txn) {
+      auto accounts = update::ListAccounts(txn);
+      if (!accounts.ok()) return accounts.status();
+      std::printf("NAME\tSTATE\tHOSTS\tLIMIT\tEMAIL\tCREATED\n");
+      for (const storage::AccountRecord& account : *accounts) {
+        auto hosts = update::CountHosts(txn, account.name);
+        if (!hosts.ok()) return hosts.status();
+        std::printf("%s\t%s\t%zu\t%u\t%s\t%s\n", account.name.c_str(), StateName(account.state),
+                    *hosts, account.host_limit, account.email.c_str(),
+                    FormatTime(account.created_at).c_str());
+      }
+      return Status::Ok();
+    });
+    return s.ok() ? 0 : Fail(s);
+  }
+  if (sub != "add" && sub != "show" && sub != "disable" && sub != "enable" && sub != "delete")
+    return Usage("account: unknown subcommand '" + sub + "'");
+  if (positional.size() != 1) return Usage("account " + sub + " needs exactly one account NAME");
+  const std::string& name = positional[0];
+
+  if (sub == "add") {
+    auto email = words->Option("--email");
+    if (!email) return Usage("account add needs --email E");
+    uint32_t host_limit = config.accounts.host_limit;
+    if (auto limit = words->Option("--host-limit")) {
+      auto [end, ec] = std::from_chars(limit->data(), limit->data() + limit->size(), host_limit);
+      if (ec != std::errc() || end != limit->data() + limit->size() || limit->empty() ||
+          (*limit)[0] == '+')
+        return Usage("--host-limit needs a number from 0 to 4294967295, got '" + *limit + "'");
+    }
+    if (isatty(STDIN_FILENO)) std::fprintf(stderr, "password for account %s: ", name.c_str());
+    std::string password;
+    if (!std::getline(std::cin, password)) password.clear();
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+    if (password.empty())
+      return Fail(Status::Invalid("account '" + name +
+                                  "': no password on stdin (give it as the first line)"));
+    Status s = WriteAndCommit(config, [&](storage::WriteTxn& txn, std::set<std::string>&) {
+      return update::CreateAccount(txn, name, *email, password, host_limit, Now());
+    });
+    if (!s.ok()) return Fail(s);
+    std::printf("account %s created (host limit %u)\n", update::NormalizeAccountName(name)->c_str(),
+                host_limit);
+    return 0;
+  }
+  if (sub == "show") {
+    Status s = Read(config, [&](const storage::ReadTxn& txn) {
+      auto account = update::GetAccount(txn, name);
+      if (!account.ok()) return account.status();
+      auto hosts = update::CountHosts(txn, account->name);
+      if (!hosts.ok()) return hosts.status();
+      std::printf("name: %s\nemail: %s\nstate: %s\nhosts: %zu\nhost limit: %u\ncreated: %s\n",
+                  account->name.c_str(), account->email.c_str(), StateName(account->state), *hosts,
+                  account->host_limit, FormatTime(account->created_at).c_str());
+      return Status::Ok();
+    });
+    return s.ok() ? 0 : Fail(s);
+  }
+  if (sub == "disable" || sub == "enable") {
+    storage::State state = sub == "enable" ? storage::State::kActive : storage::State::kDisabled;
+    Status s = WriteAndCommit(config, [&](storage::WriteTxn& txn, std::set<std::string>&) {
+      return update::SetAccountState(txn, name, state);
+    });
+    if (!s.ok()) return Fail(s);
+    std::printf("account %s %s\n", update::NormalizeAccountName(name)->c_str(), StateName(state));
+    return 0;
+  }
+  size_t deleted_hosts = 0;  // sub == "delete"
+  Status s = WriteAndCommit(config, [&](storage::WriteTxn& txn, std::set<std::string>& zones) {
+    auto hosts = update::CountHosts(txn, name);
+    if (!hosts.ok()) return hosts.status();
+    deleted_hosts = *hosts;
+    return update::DeleteAccount(txn, name, zones);
+  });
+  if (!s.ok()) return Fail(s);
+  std::printf("account %s deleted with %zu host(s)\n", update::NormalizeAccountName(name)->c_str(),
+              deleted_hosts);
+  return 0;
+}
+
+int HostCommand(const updns::config::Config& config, const std::vector<std::string>& args) {
+  using namespace updns;
+  if (args.empty()) return Usage("host: missing subcommand (add, list, disable, enable, delete)");
+  const std::string& sub = args[0];
+  std::string problem;
+  auto words =
+      SplitWords({args.begin() + 1, args.end()},
+                 sub == "add" || sub == "list" ? std::initializer_list<std::string>{"--account"}
+                                               : std::initializer_list<std::string>{},
+                 problem);
+  if (!words) return Usage("host " + sub + ": " + problem);
+  const auto& positional = words->positional;
+  auto account = words->Option("--account");
+
+  if (sub == "list") {
+    if (!positional.empty()) return Usage("host list takes only --account NAME");
+    Status s = Read(config, [&](const storage::ReadTxn& txn) {
+      auto hosts = account ? update::ListHosts(txn, *account) : update::ListHosts(txn);
+      if (!hosts.ok()) return hosts.status();
+      std::printf("HOST\tACCOUNT\tSTATE\tA\tAAAA\tTOKEN\tTOKEN_USED\tLAST_UPDATE\n");
+      for (const storage::HostRecord& host : *hosts) {
+        std::printf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", host.name.c_str(), host.account.c_str(),
+                    StateName(host.state), FormatAddress(host.ipv4).c_str(),
+                    FormatAddress(host.ipv6).c_str(), host.has_token() ? "yes" : "no",
+                    host.has_token() ? (host.token_used ? "yes" : "no") : "-",
+                    FormatTime(host.updated_at).c_str());
+      }
+      return Status::Ok();
+    });
+    return s.ok() ? 0 : Fail(s);
+  }
+  if (sub != "add" && sub != "disable" && sub != "enable" && sub != "delete")
+    return Usage("host: unknown subcommand '" + sub + "'");
+  if (positional.size() != 1) return Usage("host " + sub + " needs exactly one FQDN");
+  const std::string& fqdn = positional[0];
+  auto normalized = update::NormalizeHostName(fqdn);
+  std::string shown = normalized.ok() ? *normalized : fqdn;
+
+  if (sub == "add") {
+    if (!account) return Usage("host add needs --account NAME");
+    Status s = WriteAndCommit(config, [&](storage::WriteTxn& txn, std::set<std::string>& zones) {
+      return update::AddHost(txn, fqdn, *account, HostZones(config), Now(), zones);
+    });
+    if (!s.ok()) return Fail(s);
+    std::printf("host %s added to account %s\n", shown.c_str(),
+                update::NormalizeAccountName(*account)->c_str());
+    return 0;
+  }
+  if (sub == "disable" || sub == "enable") {
+    storage::State state = sub == "enable" ? storage::State::kActive : storage::State::kDisabled;
+    Status s = WriteAndCommit(config, [&](storage::WriteTxn& txn, std::set<std::string>&) {
+      return update::SetHostState(txn, fqdn, state);
+    });
+    if (!s.ok()) return Fail(s);
+    std::printf("host %s %s\n", shown.c_str(), StateName(state));
+    return 0;
+  }
+  Status s = WriteAndCommit(config, [&](storage::WriteTxn& txn, std::set<std::string>& zones) {
+    return update::DeleteHost(txn, fqdn, zones);
+  });
+  if (!s.ok()) return Fail(s);
+  std::printf("host %s deleted\n", shown.c_str());
+  return 0;
+}
+
+// Creates `path` (refusing to replace a file: it may hold the only copy of
+// earlier tokens) readable by its owner only, and writes `text` to it.
+updns::Status WriteNewSecretFile(const std::string& path, const std::string& text) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    std::string hint = errno == EEXIST ? " (it exists; remove it or choose another name)" : "";
+    return updns::Status::IoError("cannot create " + path + ": " + std::strerror(errno) + hint);
+  }
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  bool ok = done == text.size() && fsync(fd) == 0;
+  int saved = errno;
+  if (close(fd) != 0) ok = false;
+  if (!ok) {
+    unlink(path.c_str());
+    return updns::Status::IoError("cannot write " + path + ": " + std::strerror(saved));
+  }
+  return updns::Status::Ok();
+}
+
+int TokenCommand(const updns::config::Config& config, const std::vector<std::string>& args) {
+  using namespace updns;
+  if (args.empty()) return Usage("token: missing subcommand (create, create-missing, revoke)");
+  const std::string& sub = args[0];
+  std::string problem;
+  auto words =
+      SplitWords({args.begin() + 1, args.end()},
+                 sub == "create-missing" ? std::initializer_list<std::string>{"--account", "--csv"}
+                                         : std::initializer_list<std::string>{},
+                 problem);
+  if (!words) return Usage("token " + sub + ": " + problem);
+  const auto& positional = words->positional;
+
+  if (sub == "create-missing") {
+    if (!positional.empty()) return Usage("token create-missing takes --account NAME [--csv FILE]");
+    auto account = words->Option("--account");
+    if (!account) return Usage("token create-missing needs --account NAME");
+    auto csv_path = words->Option("--csv");
+    std::vector<update::HostToken> tokens;
+    std::string csv;
+    // With --csv the file is written before the commit, so that no token is
+    // stored that nobody has seen; a failed commit removes the file again.
+    bool file_written = false;
+    Status s = WriteAndCommit(
+        config,
+        [&](storage::WriteTxn& txn, std::set<std::string>&) {
+          auto created = update::CreateMissingTokens(txn, *account, Now());
+          if (!created.ok()) return created.status();
+          tokens = std::move(created).value();
+          csv = update::TokensCsv(tokens);
+          return Status::Ok();
+        },
+        [&] {
+          if (!csv_path) return Status::Ok();
+          Status w = WriteNewSecretFile(*csv_path, csv);
+          file_written = w.ok();
+          return w;
+        });
+    if (!s.ok()) {
+      if (file_written) unlink(csv_path->c_str());
+      return Fail(s);
+    }
+    if (!csv_path) {
+      std::fwrite(csv.data(), 1, csv.size(), stdout);
+      if (std::fflush(stdout) != 0) return Fail(Status::IoError("cannot write the CSV to stdout"));
+    }
+    std::fprintf(stderr, "created %zu token(s) for account %s%s%s\n", tokens.size(),
+                 update::NormalizeAccountName(*account)->c_str(), csv_path ? " in " : "",
+                 csv_path ? csv_path->c_str() : "");
+    return 0;
+  }
+  if (sub != "create" && sub != "revoke") return Usage("token: unknown subcommand '" + sub + "'");
+  if (positional.size() != 1) return Usage("token " + sub + " needs exactly one FQDN");
+  const std::string& fqdn = positional[0];
+  if (sub == "create") {
+    std::string token;
+    Status s = WriteAndCommit(config, [&](storage::WriteTxn& txn, std::set<std::string>&) {
+      auto created = update::CreateToken(txn, fqdn, Now());
+      if (!created.ok()) return created.status();
+      token = std::move(created).value();
+      return Status::Ok();
+    });
+    if (!s.ok()) return Fail(s);
+    std::printf("%s\n", token.c_str());
+    std::fprintf(stderr, "the update token of host %s is shown only this once\n",
+                 update::NormalizeHostName(fqdn)->c_str());
+    return 0;
+  }
+  Status s = WriteAndCommit(config, [&](storage::WriteTxn& txn, std::set<std::string>&) {
+    return update::RevokeToken(txn, fqdn);
+  });
+  if (!s.ok()) return Fail(s);
+  std::printf("token of host %s revoked\n", update::NormalizeHostName(fqdn)->c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -117,5 +528,8 @@ int main(int argc, char** argv) {
   }
   std::vector<std::string> rest(command.begin() + 1, command.end());
   if (command[0] == "zone") return ZoneCommand(*config, rest);
+  if (command[0] == "account") return AccountCommand(*config, rest);
+  if (command[0] == "host") return HostCommand(*config, rest);
+  if (command[0] == "token") return TokenCommand(*config, rest);
   return Usage("unknown command '" + command[0] + "'");
 }

@@ -1,7 +1,11 @@
 // updnsd: the updns daemon. Runs in the foreground and logs to stderr.
 #include <uv.h>
 
+#include <pthread.h>
+
+#include <csignal>
 #include <cstdio>
+#include <map>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -10,7 +14,10 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "server/dns_worker.h"
+#include "server/dyndns_service.h"
+#include "server/http_server.h"
 #include "server/setup.h"
+#include "update/writer.h"
 #include "zone/name.h"
 #include "zone/responder.h"
 
@@ -79,6 +86,16 @@ int main(int argc, char** argv) {
   }
   if (args.check) return 0;
   if (args.verbose) SetLogLevel(LogLevel::kDebug);
+  // A client that resets its connection must cost an error code, not the process.
+  signal(SIGPIPE, SIG_IGN);
+  // SIGINT/SIGTERM stay blocked until the main loop can handle them; threads
+  // started meanwhile inherit the mask, so the signal always reaches the
+  // main thread's handler and a stop request during start-up is not lost.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   auto store = server::OpenStore(*config);
   if (!store.ok()) {
@@ -116,7 +133,46 @@ int main(int argc, char** argv) {
       }
     }
   }
+  // The writer is the daemon's only LMDB writer; HTTP updates go through it.
+  update::Writer writer(**store);
+  std::unique_ptr<server::DyndnsService> dyndns;
+  std::unique_ptr<server::HttpServer> http;
+  if (!config->http.listen.empty()) {
+    update::DyndnsPolicy policy;
+    policy.max_hosts = config->dyndns.max_hosts;
+    policy.nochg_limit = config->dyndns.nochg_limit;
+    policy.nochg_window = config->dyndns.nochg_window_seconds;
+    policy.abuse_lock = config->dyndns.abuse_lock_seconds;
+    std::map<std::string, uint32_t> host_ttls;
+    for (const config::ZoneConfig& zone : config->zones) host_ttls[zone.name] = zone.host_ttl;
+    dyndns = std::make_unique<server::DyndnsService>(**store, writer, policy, std::move(host_ttls));
+    server::HttpServerOptions http_options;
+    http_options.listen = config->http.listen;
+    http_options.max_header_bytes = config->http.max_request_size;
+    http_options.max_body_bytes = config->http.max_body_size;
+    http_options.read_timeout_ms = config->http.read_timeout_ms;
+    http_options.idle_timeout_ms = config->http.idle_timeout_ms;
+    http_options.max_connections = config->http.max_connections;
+    auto created = server::HttpServer::Create(
+        http_options, [&dyndns](const server::HttpRequest& request, server::HttpReply reply) {
+          if (request.path == "/nic/update" || request.path == "/nic/update/")
+            return dyndns->Handle(request, std::move(reply));
+          server::HttpResponse response;
+          response.status = 404;
+          response.body = "not found\n";
+          reply(std::move(response));
+        });
+    if (!created.ok()) {
+      Log(LogLevel::kError, "%s", std::string(created.status().message()).c_str());
+      return 1;
+    }
+    http = std::move(created).value();
+  }
+  writer.Start();
+  if (http) http->Start();
   for (auto& worker : workers) worker->Start();
+  for (const config::Endpoint& ep : config->http.listen)
+    Log(LogLevel::kInfo, "listening on %s (http)", ep.text.c_str());
   for (const config::Endpoint& ep : options.listen)
     Log(LogLevel::kInfo, "listening on %s (udp, tcp)", ep.text.c_str());
   Log(LogLevel::kInfo, "updnsd started: %zu zones, %u workers, store %s", options.zones.size(),
@@ -133,8 +189,12 @@ int main(int argc, char** argv) {
   uv_signal_init(&loop, &sigterm);
   uv_signal_start(&sigint, on_signal, SIGINT);
   uv_signal_start(&sigterm, on_signal, SIGTERM);
+  pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
   uv_run(&loop, UV_RUN_DEFAULT);
 
+  // Stop taking requests first, then let the writer finish what it has.
+  if (http) http->Stop();
+  writer.Stop();
   for (auto& worker : workers) worker->Stop();
   workers.clear();
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);

@@ -10,8 +10,15 @@ NodeView::NodeView(std::string_view bytes) noexcept : bytes_(bytes) {
   // count_ RRsets without bounds checks, so an invalid view must have none.
   size_t count = static_cast<uint8_t>(bytes[1]);
   size_t pos = 2;
+  uint32_t previous_type = 0;  // 0 is no RR type, so every real one is above it
   for (size_t i = 0; i < count; ++i) {
     if (pos + 12 > bytes.size()) return;
+    // Find() stops at the first type above the one sought, and an answer
+    // reads the first RR of a CNAME set: types must ascend strictly, and an
+    // RRset hold at least one RR.
+    uint16_t type = LoadU16(bytes.data() + pos);
+    if (type <= previous_type || LoadU16(bytes.data() + pos + 8) == 0) return;
+    previous_type = type;
     size_t body = LoadU16(bytes.data() + pos + 10);
     size_t end = pos + 12 + body;
     if (end > bytes.size()) return;

@@ -11,7 +11,7 @@
 namespace updns::storage {
 namespace {
 
-constexpr const char* kTableNames[] = {"meta", "zones", "nodes"};
+constexpr const char* kTableNames[] = {"meta", "zones", "nodes", "accounts", "hosts", "account_hosts"};
 static_assert(std::size(kTableNames) == static_cast<size_t>(Table::kCount));
 
 MDB_val ToVal(std::string_view s) {
@@ -48,6 +48,11 @@ bool Cursor::Prev() noexcept { return Move(MDB_PREV); }
 
 Status Cursor::Delete() {
   int rc = mdb_cursor_del(cursor_, 0);
+  // Deleting dirties pages too, so it can fill the map; say so the way
+  // Store::Error does, so that callers (DeleteRange) report IsFull().
+  if (rc == MDB_MAP_FULL)
+    return Status::Full(
+        "cursor delete: the map is full; raise storage.map_size in the config and restart");
   if (rc != MDB_SUCCESS) return Status::IoError(std::string("cursor delete: ") + mdb_strerror(rc));
   return Status::Ok();
 }
@@ -186,11 +191,16 @@ Status Store::Init(const Options& options) {
   mdb_env_set_maxdbs(env_, 32);
   // Query loops (one per core), the writer, the mailer and tools.
   mdb_env_set_maxreaders(env_, 512);
-  rc = mdb_env_set_mapsize(env_, options.map_size);
-  if (rc != MDB_SUCCESS) return Error(rc, "setting the map size");
   unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | (options.read_only ? MDB_RDONLY : 0);
   rc = mdb_env_open(env_, path_.c_str(), flags, 0640);
   if (rc != MDB_SUCCESS) return Error(rc, "opening");
+  // A size set before mdb_env_open replaces the file's own, so a smaller
+  // configured size would shrink an existing map (down to the data in it).
+  // Open with the file's size instead, then only ever grow it.
+  if (!options.read_only && options.map_size > map_size()) {
+    rc = mdb_env_set_mapsize(env_, options.map_size);
+    if (rc != MDB_SUCCESS) return Error(rc, "setting the map size");
+  }
 
   // Open (and on first use create) every table, then check the schema.
   MDB_txn* txn = nullptr;
@@ -219,7 +229,9 @@ Status Store::Init(const Options& options) {
                                  "; use the updns release that wrote it");
     }
   }
-  if (options.read_only) return Status::Ok();  // guard aborts the read txn
+  // Commit also in read-only mode: LMDB closes the table handles opened in a
+  // transaction that is aborted, which would leave dbis_ unusable. Committing
+  // a read-only transaction keeps them for the environment.
   return guard.Commit();
 }
 

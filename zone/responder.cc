@@ -53,6 +53,19 @@ bool InZone(const ZoneEntry& zone, const NodeKey& key) noexcept {
 // Label count of a canonical prefix = number of separators in it.
 size_t LabelsIn(std::string_view canonical) noexcept { return storage::CanonicalLabelCount(canonical); }
 
+// Case-insensitive equality of two uncompressed wire names (length bytes are
+// below 64, so lowercasing leaves them alone).
+bool SameName(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    auto x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (x >= 'A' && x <= 'Z') x += 32;
+    if (y >= 'A' && y <= 'Z') y += 32;
+    if (x != y) return false;
+  }
+  return true;
+}
+
 // The wire-format suffix of `wire` that has `labels` labels.
 std::string_view WireSuffix(std::string_view wire, size_t total_labels, size_t labels) noexcept {
   size_t at = 0;
@@ -158,6 +171,11 @@ void Resolver::NoteTarget(uint16_t rrtype, std::string_view rdata, size_t packet
   std::string_view target = rdata.substr(at);
   size_t len = WireNameLength(target);
   if (len == 0 || len == 1) return;  // malformed, or "." (no service)
+  // A host named twice (say as NS and as MX) gets its addresses once: the
+  // same RRset twice in a message is a duplicate (RFC 2181 §5).
+  for (size_t i = 0; i < s_.target_count; ++i) {
+    if (SameName(s_.targets[i].name, target.substr(0, len))) return;
+  }
   uint16_t offset = packet_rdata + at < 0x4000 ? static_cast<uint16_t>(packet_rdata + at) : 0;
   s_.targets[s_.target_count++] = {target.substr(0, len), offset, false};
 }
@@ -205,8 +223,9 @@ void Resolver::PutNegative(const ZoneEntry& zone) noexcept {
   RRsetView soa;
   soa.type = type::kSOA;
   // The body format is (u16 rdlength, rdata): build a view over the cached one.
-  uint8_t body[2 + 512];
-  if (zone.soa_rdata.size() > 512) return;
+  // Two names and five u32s: an SOA rdata is at most 2 * 255 + 20 bytes.
+  uint8_t body[2 + 2 * kMaxNameSize + 20];
+  if (zone.soa_rdata.size() + 2 > sizeof body) return;
   body[0] = static_cast<uint8_t>(zone.soa_rdata.size() >> 8);
   body[1] = static_cast<uint8_t>(zone.soa_rdata.size());
   std::memcpy(body + 2, zone.soa_rdata.data(), zone.soa_rdata.size());
@@ -258,6 +277,10 @@ void Resolver::Resolve(const ZoneEntry& zone) noexcept {
   size_t name_labels = q_.label_count;
   uint8_t name_buffer[kMaxNameSize];
   uint16_t owner_offset = kHeaderSize;  // the question's QNAME
+  // The names the chain went through (views into the query and the map), so
+  // that a loop ends the chain instead of repeating its CNAMEs in the answer.
+  std::string_view visited[kMaxCnameChain + 1];
+  visited[0] = name;
 
   for (int hop = 0; hop <= kMaxCnameChain; ++hop) {
     NodeKey key;
@@ -316,6 +339,10 @@ void Resolver::Resolve(const ZoneEntry& zone) noexcept {
         !target.Assign(zone.id, target_name) || !InZone(zone, target)) {
       return;
     }
+    for (int i = 0; i <= hop; ++i) {
+      if (SameName(visited[i], target_name)) return;  // a loop: every CNAME of it is in
+    }
+    if (hop < kMaxCnameChain) visited[hop + 1] = target_name;
     std::memcpy(name_buffer, target_name.data(), target_name.size());
     name = {reinterpret_cast<const char*>(name_buffer), target_name.size()};
     name_labels = LabelsIn(target.name_part());
@@ -348,6 +375,12 @@ void ZoneIndex::Load(const storage::Txn& txn, const std::vector<std::string>& zo
     entry.apex_labels = static_cast<uint8_t>(LabelsIn(entry.canonical));
     entry.has_delegations = record->delegation_count > 0;
     entry.soa_rdata = std::string(soa.body.substr(2, LoadU16(soa.body.data())));
+    // The MINIMUM is read from the last 4 bytes: the first SOA's rdata must
+    // hold at least two names and five u32s, not only the RRset's body.
+    if (entry.soa_rdata.size() < 22) {
+      missing_.push_back(apex);
+      continue;
+    }
     // RFC 2308 §5: negative answers live min(SOA TTL, SOA MINIMUM).
     uint32_t minimum = LoadU32(entry.soa_rdata.data() + entry.soa_rdata.size() - 4);
     uint32_t ttl = std::min(soa.ttl, minimum);
@@ -455,7 +488,10 @@ size_t Responder::Respond(const uint8_t* in, size_t in_size, Transport transport
                                    static_cast<uint8_t>(options_.udp_payload >> 8),
                                    static_cast<uint8_t>(options_.udp_payload),
                                    static_cast<uint8_t>(extended >> 4),
-                                   0, 0, 0, 0, 0};
+                                   0,
+                                   // RFC 3225 §3: the DO bit is copied from the query.
+                                   static_cast<uint8_t>(q.edns_do ? 0x80 : 0),
+                                   0, 0, 0};
     (void)w.PutBytes(opt, sizeof opt);
     ++s.additional;
     s.rcode = static_cast<uint8_t>(extended & 0x0F);

@@ -122,6 +122,17 @@ void MessageWriter::Rewind(size_t size) noexcept {
   if (size >= size_) return;
   size_ = size;
   while (target_count_ > 0 && targets_[target_count_ - 1] >= size) --target_count_;
+  // A rewind into the middle of a name leaves targets before `size` whose
+  // labels run past it, into bytes that will be overwritten: compressing
+  // against them would corrupt later names. They belong to the last name
+  // written, so they are the last targets.
+  while (target_count_ > 0) {
+    size_t p = targets_[target_count_ - 1];
+    while (p < size && buf_[p] != 0 && (buf_[p] & 0xC0) != 0xC0) p += 1 + buf_[p];
+    bool complete = p < size && (buf_[p] == 0 || p + 2 <= size);
+    if (complete) break;
+    --target_count_;
+  }
 }
 
 bool MessageWriter::PutBytes(const void* bytes, size_t n) noexcept {
@@ -175,6 +186,9 @@ void MessageWriter::AddCompressionTarget(uint16_t offset, std::string_view wire)
 }
 
 bool MessageWriter::PutName(std::string_view wire, uint16_t* offset) noexcept {
+  // Everything below assumes one well-formed name, root label last: an empty
+  // or malformed one would make it copy past `wire` (or SIZE_MAX bytes).
+  if (wire.empty() || WireNameLength(wire) != wire.size()) return false;
   // The longest suffix of `wire` already in the message becomes a pointer.
   size_t starts[kMaxLabels];
   size_t labels = 0;
@@ -228,8 +242,11 @@ bool MessageWriter::PutRdata(uint16_t rrtype, std::string_view rdata) noexcept {
     default:
       return PutBytes(rdata.data(), rdata.size());
   }
+  // Too short to hold its fields: copied as it is, like any rdata we do not
+  // understand (a false return would read as "does not fit" and truncate).
+  if (rdata.size() < fixed_prefix) return PutBytes(rdata.data(), rdata.size());
   size_t mark = size_;
-  if (rdata.size() < fixed_prefix || !PutBytes(rdata.data(), fixed_prefix)) return false;
+  if (!PutBytes(rdata.data(), fixed_prefix)) return false;
   size_t at = fixed_prefix;
   for (size_t i = 0; i < names; ++i) {
     size_t len = WireNameLength(rdata.substr(at));

@@ -30,13 +30,16 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <memory>
 #include <sstream>
 #include <vector>
 
+#include "storage/accounts.h"
 #include "storage/node.h"
 #include "storage/schema.h"
 #include "zone/name.h"
+#include "zone/zone_edit.h"
 
 namespace updns::zone {
 namespace {
@@ -435,10 +438,34 @@ void WriteRRset(std::ostream& out, std::string_view owner, const storage::RRsetV
   }
 }
 
+// Writes the addresses of every host of the zone at `apex` into its nodes.
+Status ReapplyHosts(storage::WriteTxn& txn, std::string_view apex, uint32_t host_ttl) {
+  std::string zone_text = TextFromWireName(apex);
+  if (zone_text.size() > 1) zone_text.pop_back();
+  auto cursor = txn.OpenCursor(storage::Table::kHosts);
+  if (!cursor.ok()) return cursor.status();
+  // Collect first: writing nodes while iterating another table is fine in
+  // LMDB, but decoding into owned records keeps the cursor's views simple.
+  std::vector<storage::HostRecord> hosts;
+  for (bool more = cursor->First(); more; more = cursor->Next()) {
+    auto host = storage::HostRecord::Decode(cursor->value());
+    if (host.ok() && host->zone == zone_text) hosts.push_back(std::move(host).value());
+  }
+  for (const storage::HostRecord& host : hosts) {
+    auto wire = WireNameFromText(host.name);
+    if (!wire.ok()) continue;
+    LowercaseWireName(*wire);
+    if (Status s = WriteHostAddresses(txn, apex, *wire, host.ipv4, host.ipv6, host_ttl); !s.ok())
+      return s;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<ImportResult> ImportZoneFile(storage::Store& store, std::string_view zone_name,
-                                    const std::string& path, bool only_if_changed) {
+                                    const std::string& path, bool only_if_changed,
+                                    uint32_t host_ttl) {
   auto apex = WireNameFromText(zone_name);
   if (!apex.ok()) return apex.status().WithContext("zone name: ");
   LowercaseWireName(*apex);
@@ -484,6 +511,12 @@ Result<ImportResult> ImportZoneFile(storage::Store& store, std::string_view zone
     zone.zone_id = *id;
   }
 
+  // Secondaries only follow a serial that grows: remember the old one.
+  std::optional<uint32_t> old_serial;
+  if (existing.ok()) {
+    auto serial = ReadSerial(*txn, *apex);
+    if (serial.ok()) old_serial = *serial;
+  }
   auto deleted = txn->DeleteRange(storage::Table::kNodes, storage::EncodeU32(zone.zone_id),
                                   storage::EncodeU32(zone.zone_id + 1));
   if (!deleted.ok()) return deleted.status();
@@ -498,6 +531,11 @@ Result<ImportResult> ImportZoneFile(storage::Store& store, std::string_view zone
   if (Status s = txn->Put(storage::Table::kZones, storage::CanonicalName(*apex), zone.Encode());
       !s.ok())
     return s;
+  // Hosts are the dynamic layer over the file: their addresses survive.
+  if (Status s = ReapplyHosts(*txn, *apex, host_ttl); !s.ok()) return s;
+  if (old_serial) {
+    if (Status s = EnsureSerialAfter(*txn, *apex, *old_serial); !s.ok()) return s;
+  }
   if (Status s = storage::BumpGeneration(*txn); !s.ok()) return s;
   if (Status s = txn->Commit(); !s.ok()) return s;
   return result;

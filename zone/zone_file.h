@@ -24,8 +24,14 @@ struct ImportResult {
 // or NS, or a parse error fail with "FILE:LINE: what" and change nothing.
 // With only_if_changed, a file whose SHA-256 matches the last import is
 // skipped.
+//
+// Hosts (storage/accounts.h) are the dynamic layer over the file: their A
+// and AAAA (with `host_ttl`) are written back over the file's data at their
+// names. The zone's SOA serial never goes back: when the file's serial is
+// not above the one served so far, the import serves that one plus one.
 Result<ImportResult> ImportZoneFile(storage::Store& store, std::string_view zone_name,
-                                   const std::string& path, bool only_if_changed = false);
+                                   const std::string& path, bool only_if_changed = false,
+                                   uint32_t host_ttl = 60);
 
 // Writes the zone as a master file ($ORIGIN, then one RR per line in
 // canonical order). NotFound when the zone is not in the store.

@@ -399,6 +399,140 @@ TEST(ParseEndpointTest, Refused) {
   EXPECT_NE(ParseEndpoint("1.2.3.4@0", 53).status().message().find("1 to 65535"), std::string_view::npos);
 }
 
+// --- http, accounts, dyndns, host_ttl ---------------------------------------
+
+TEST(ExtensionsTest, DefaultsWhenAbsent) {
+  Result<Config> config = ParseConfig("zones:\n  - name: dyn.example\n", kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const HttpConfig& http = config->http;
+  EXPECT_TRUE(http.listen.empty());  // HTTP off
+  EXPECT_EQ(http.max_request_size, 8192u);
+  EXPECT_EQ(http.max_body_size, 65536u);
+  EXPECT_EQ(http.read_timeout_ms, 10000u);
+  EXPECT_EQ(http.idle_timeout_ms, 30000u);
+  EXPECT_EQ(http.max_connections, 1024u);
+  EXPECT_EQ(config->accounts.host_limit, 100u);
+  EXPECT_EQ(config->dyndns.max_hosts, 20u);
+  EXPECT_EQ(config->dyndns.nochg_limit, 5u);
+  EXPECT_EQ(config->dyndns.nochg_window_seconds, 600u);
+  EXPECT_EQ(config->dyndns.abuse_lock_seconds, 3600u);
+  EXPECT_EQ(config->zones[0].host_ttl, 60u);
+}
+
+TEST(ExtensionsTest, FullSections) {
+  Result<Config> config = ParseConfig(
+      "http:\n"                                                                      // 1
+      "  listen: [\"127.0.0.1:8053\", \"[::1]:8053\", \"127.0.0.1@8054\", \"::1\", \"0.0.0.0\"]\n"  // 2
+      "  max_request_size: 4096\n"                                                   // 3
+      "  max_body_size: 0\n"                                                         // 4
+      "  read_timeout: 2000\n"                                                       // 5
+      "  idle_timeout: 5000\n"                                                       // 6
+      "  max_connections: 10\n"                                                      // 7
+      "accounts:\n"                                                                  // 8
+      "  host_limit: 3\n"                                                            // 9
+      "dyndns:\n"                                                                    // 10
+      "  max_hosts: 5\n"                                                             // 11
+      "  nochg_limit: 2\n"                                                           // 12
+      "  nochg_window: 60\n"                                                         // 13
+      "  abuse_lock: 120\n"                                                          // 14
+      "zones:\n"                                                                     // 15
+      "  - name: dyn.example\n"                                                      // 16
+      "    host_ttl: 0\n"                                                            // 17
+      "  - name: other.example\n"                                                    // 18
+      "    host_ttl: 86400\n",                                                       // 19
+      kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const HttpConfig& http = config->http;
+  ASSERT_EQ(http.listen.size(), 5u);
+  EXPECT_EQ(http.listen[0].text, "127.0.0.1:8053");
+  EXPECT_EQ(Address(http.listen[0]), "127.0.0.1");
+  EXPECT_EQ(http.listen[0].port(), 8053);
+  EXPECT_EQ(http.listen[1].family(), AF_INET6);
+  EXPECT_EQ(Address(http.listen[1]), "::1");
+  EXPECT_EQ(http.listen[1].port(), 8053);
+  EXPECT_EQ(http.listen[2].port(), 8054);
+  EXPECT_EQ(Address(http.listen[3]), "::1");
+  EXPECT_EQ(http.listen[3].port(), 80);
+  EXPECT_EQ(http.listen[4].port(), 80);
+  EXPECT_EQ(http.max_request_size, 4096u);
+  EXPECT_EQ(http.max_body_size, 0u);
+  EXPECT_EQ(http.read_timeout_ms, 2000u);
+  EXPECT_EQ(http.idle_timeout_ms, 5000u);
+  EXPECT_EQ(http.max_connections, 10u);
+  EXPECT_EQ(config->accounts.host_limit, 3u);
+  EXPECT_EQ(config->dyndns.max_hosts, 5u);
+  EXPECT_EQ(config->dyndns.nochg_limit, 2u);
+  EXPECT_EQ(config->dyndns.nochg_window_seconds, 60u);
+  EXPECT_EQ(config->dyndns.abuse_lock_seconds, 120u);
+  EXPECT_EQ(config->zones[0].host_ttl, 0u);
+  EXPECT_EQ(config->zones[1].host_ttl, 86400u);
+  // The DNS listener keeps its own default.
+  EXPECT_EQ(config->server.listen[0].port(), 53);
+}
+
+TEST(ExtensionsTest, EmptyHttpListenMeansOff) {
+  Result<Config> config = ParseConfig("http:\n  listen: []\n", kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_TRUE(config->http.listen.empty());
+  EXPECT_TRUE(ParseConfig("http:\naccounts:\ndyndns:\n", kSource).ok());
+}
+
+TEST(ExtensionsTest, Errors) {
+  EXPECT_TRUE(Says(ErrorOf("http:\n  listen: [\"localhost:80\"]\n"), 2,
+                   {"key 'http.listen[0]'", "not an address", "127.0.0.1:8053"}));
+  EXPECT_TRUE(Says(ErrorOf("http:\n  listen:\n    - 127.0.0.1:0\n"), 3,
+                   {"key 'http.listen[0]'", "port '0'", "1 to 65535"}));
+  EXPECT_TRUE(Says(ErrorOf("http:\n  listen:\n    - 127.0.0.1:8053\n    - 127.0.0.1@8053\n"), 4,
+                   {"key 'http.listen[1]'", "same address as '127.0.0.1:8053' at line 3"}));
+  EXPECT_TRUE(Says(ErrorOf("http:\n  listen: 127.0.0.1:80\n"), 2, {"key 'http.listen'", "expected a list"}));
+  EXPECT_TRUE(Says(ErrorOf("http:\n  max_request_size: 100\n"), 2,
+                   {"key 'http.max_request_size'", "100 is out of range", "1024 to 1048576"}));
+  EXPECT_TRUE(Says(ErrorOf("http:\n  read_timeout: 0\n"), 2, {"key 'http.read_timeout'", "out of range"}));
+  EXPECT_TRUE(Says(ErrorOf("http:\n  idle_timeout: soon\n"), 2, {"key 'http.idle_timeout'", "got 'soon'"}));
+  EXPECT_TRUE(Says(ErrorOf("http:\n  max_connection: 5\n"), 2,
+                   {"key 'http.max_connection'", "did you mean 'max_connections'"}));
+  EXPECT_TRUE(Says(ErrorOf("http: [1]\n"), 1, {"key 'http'", "expected a map"}));
+  EXPECT_TRUE(Says(ErrorOf("accounts:\n  host_limit: -1\n"), 2, {"key 'accounts.host_limit'", "got '-1'"}));
+  EXPECT_TRUE(Says(ErrorOf("accounts:\n  hosts: 1\n"), 2, {"key 'accounts.hosts'", "unknown key", "host_limit"}));
+  EXPECT_TRUE(Says(ErrorOf("dyndns:\n  max_hosts: 0\n"), 2, {"key 'dyndns.max_hosts'", "0 is out of range"}));
+  EXPECT_TRUE(Says(ErrorOf("dyndns:\n  nochg_window: 0\n"), 2, {"key 'dyndns.nochg_window'"}));
+  EXPECT_TRUE(Says(ErrorOf("dyndns:\n  abuse_lock: 1h\n"), 2, {"key 'dyndns.abuse_lock'", "got '1h'"}));
+  EXPECT_TRUE(Says(ErrorOf("zones:\n  - name: a\n    host_ttl: 86401\n"), 3,
+                   {"key 'zones[0].host_ttl'", "86401 is out of range", "0 to 86400"}));
+  EXPECT_TRUE(Says(ErrorOf("zones:\n  - name: a\n    hostttl: 5\n"), 3,
+                   {"key 'zones[0].hostttl'", "did you mean 'host_ttl'"}));
+  EXPECT_TRUE(Says(ErrorOf("htp: {}\n"), 1, {"key 'htp'", "did you mean 'http'"}));
+}
+
+TEST(ParseHttpEndpointTest, Forms) {
+  const struct {
+    const char* text;
+    int family;
+    const char* address;
+    uint16_t port;
+  } cases[] = {
+      {"127.0.0.1:8053", AF_INET, "127.0.0.1", 8053}, {"127.0.0.1@8053", AF_INET, "127.0.0.1", 8053},
+      {"127.0.0.1", AF_INET, "127.0.0.1", 80},        {"[::1]:8053", AF_INET6, "::1", 8053},
+      {"[::1]@8053", AF_INET6, "::1", 8053},          {"[::1]", AF_INET6, "::1", 80},
+      {"::1@8053", AF_INET6, "::1", 8053},            {"2001:db8::8053", AF_INET6, "2001:db8::8053", 80},
+  };
+  for (const auto& c : cases) {
+    Result<Endpoint> endpoint = ParseHttpEndpoint(c.text, 80);
+    ASSERT_TRUE(endpoint.ok()) << c.text << ": " << endpoint.status().message();
+    EXPECT_EQ(endpoint->text, c.text);
+    EXPECT_EQ(endpoint->family(), c.family) << c.text;
+    EXPECT_EQ(Address(*endpoint), c.address) << c.text;
+    EXPECT_EQ(endpoint->port(), c.port) << c.text;
+  }
+  for (const char* text : {"", ":80", "localhost:80", "1.2.3.4:", "1.2.3.4:0", "1.2.3.4:65536", "1.2.3.4:x",
+                           "[::1", "[::1]x", "[::1]:", "[1.2.3.4.5]:80", "1.2.3.4:80:80x", "example.com"}) {
+    Result<Endpoint> endpoint = ParseHttpEndpoint(text, 80);
+    ASSERT_FALSE(endpoint.ok()) << text;
+    EXPECT_TRUE(endpoint.status().IsInvalid()) << text;
+    EXPECT_NE(endpoint.status().message().find(text), std::string_view::npos) << endpoint.status().message();
+  }
+}
+
 // --- LoadConfig ------------------------------------------------------------
 
 TEST(LoadConfigTest, ReadsAFile) {

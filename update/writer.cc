@@ -1,0 +1,98 @@
+#include "update/writer.h"
+
+#include <ctime>
+#include <vector>
+
+#include "common/log.h"
+#include "zone/zone_edit.h"
+
+namespace updns::update {
+
+Writer::Writer(storage::Store& store) : store_(store) {}
+
+Writer::~Writer() { Stop(); }
+
+void Writer::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void Writer::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Writer::Submit(std::unique_ptr<WriteRequest> request) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopping_) {
+      queue_.push_back(std::move(request));
+      wake_.notify_one();
+      return;
+    }
+  }
+  request->Done(Status::Unsupported("the server is shutting down"));
+}
+
+Writer::Stats Writer::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void Writer::Run() {
+  std::deque<std::unique_ptr<WriteRequest>> group;
+  while (true) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and nothing left to apply
+      // Everything that queued up while the last commit was syncing goes
+      // into this one: that is the group commit.
+      group.swap(queue_);
+    }
+    ApplyGroup(group);
+    group.clear();
+  }
+}
+
+void Writer::ApplyGroup(std::deque<std::unique_ptr<WriteRequest>>& group) {
+  std::vector<Status> outcomes(group.size());
+  WriteContext context(static_cast<uint64_t>(std::time(nullptr)));
+  Status commit_status;
+  auto txn = store_.BeginWrite();
+  if (!txn.ok()) {
+    commit_status = txn.status();
+  } else {
+    for (size_t i = 0; i < group.size(); ++i) {
+      auto child = txn->BeginNested();
+      if (!child.ok()) {
+        outcomes[i] = child.status();
+        continue;
+      }
+      WriteContext request_context(context.now());
+      outcomes[i] = group[i]->Apply(*child, request_context);
+      if (outcomes[i].ok()) outcomes[i] = child->Commit();
+      if (outcomes[i].ok()) {
+        for (const std::string& apex : request_context.changed_zones()) context.ZoneChanged(apex);
+      }
+      // A failed child is aborted by its destructor: only its writes vanish.
+    }
+    commit_status = zone::FinishZoneChanges(*txn, context.changed_zones());
+    if (commit_status.ok()) commit_status = txn->Commit();
+  }
+  if (!commit_status.ok()) {
+    Log(LogLevel::kError, "writer: %zu updates failed: %s", group.size(),
+        std::string(commit_status.message()).c_str());
+  }
+  {
+    std::lock_guard lock(mutex_);
+    ++(commit_status.ok() ? stats_.commits : stats_.failed_commits);
+    stats_.requests += group.size();
+  }
+  for (size_t i = 0; i < group.size(); ++i) {
+    group[i]->Done(commit_status.ok() ? outcomes[i] : commit_status);
+  }
+}
+
+}  // namespace updns::update

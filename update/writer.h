@@ -1,0 +1,90 @@
+// The daemon's only LMDB writer: a thread with a queue that applies requests
+// in groups. For each group it opens one write transaction, applies every
+// request in its own nested transaction (one failing request is rolled back
+// alone), bumps the serial of each changed zone once and the store
+// generation, commits once (one fsync for the whole group), and only then
+// reports each request's outcome. Nothing is acknowledged before it is
+// durable.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "common/status.h"
+#include "storage/store.h"
+
+namespace updns::update {
+
+// What a request tells the writer about its changes.
+class WriteContext {
+ public:
+  explicit WriteContext(uint64_t now) : now_(now) {}
+  // The zone (lowercased wire apex) changed: its serial is bumped once at
+  // the end of the group.
+  void ZoneChanged(std::string apex) { changed_zones_.insert(std::move(apex)); }
+  // Unix seconds, the same for every request of a group.
+  uint64_t now() const { return now_; }
+  const std::set<std::string>& changed_zones() const { return changed_zones_; }
+
+ private:
+  uint64_t now_;
+  std::set<std::string> changed_zones_;
+};
+
+// A unit of work for the writer. Not HTTP-shaped: dyndns2, the JSON API and
+// RFC 2136 each make their own kind.
+class WriteRequest {
+ public:
+  virtual ~WriteRequest() = default;
+  // Runs on the writer thread inside the request's own nested transaction.
+  // An error rolls back this request's writes only. Zone changes count only
+  // when Apply succeeds.
+  virtual Status Apply(storage::WriteTxn& txn, WriteContext& context) = 0;
+  // Runs on the writer thread after the group's commit: `status` is Apply's
+  // error, or the commit's error, or OK once the writes are durable.
+  // Implementations hand the result to their own loop and return quickly.
+  virtual void Done(const Status& status) = 0;
+};
+
+class Writer {
+ public:
+  struct Stats {
+    uint64_t commits = 0;
+    uint64_t requests = 0;
+    uint64_t failed_commits = 0;
+  };
+
+  // The store must outlive the writer.
+  explicit Writer(storage::Store& store);
+  ~Writer();  // Stop()s
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  void Start();
+  // Applies what is queued, then ends the thread. Later Submit()s fail their
+  // requests with an error.
+  void Stop();
+  // Thread-safe. The request's Done() will be called exactly once.
+  void Submit(std::unique_ptr<WriteRequest> request);
+  Stats stats() const;
+
+ private:
+  void Run();
+  void ApplyGroup(std::deque<std::unique_ptr<WriteRequest>>& group);
+
+  storage::Store& store_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::unique_ptr<WriteRequest>> queue_;  // guarded by mutex_
+  bool stopping_ = false;                            // guarded by mutex_
+  Stats stats_;                                      // guarded by mutex_
+  std::thread thread_;
+};
+
+}  // namespace updns::update
