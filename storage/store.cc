@@ -11,7 +11,8 @@
 namespace updns::storage {
 namespace {
 
-constexpr const char* kTableNames[] = {"meta", "zones", "nodes", "accounts", "hosts", "account_hosts"};
+constexpr const char* kTableNames[] = {"meta", "zones", "nodes", "accounts", "hosts", "account_hosts",
+                                       "resellers", "sessions", "onetime", "outbox"};
 static_assert(std::size(kTableNames) == static_cast<size_t>(Table::kCount));
 
 MDB_val ToVal(std::string_view s) {

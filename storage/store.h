@@ -21,7 +21,7 @@
 namespace updns::storage {
 
 // The named databases. Their order is part of nothing persistent; names are.
-enum class Table : int { kMeta = 0, kZones, kNodes, kAccounts, kHosts, kAccountHosts, kCount };
+enum class Table : int { kMeta = 0, kZones, kNodes, kAccounts, kHosts, kAccountHosts, kResellers, kSessions, kOneTime, kOutbox, kCount };
 
 struct Options {
   std::string path;                        // directory; created if missing

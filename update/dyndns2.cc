@@ -282,6 +282,8 @@ DyndnsIdentity Authenticate(const storage::Store& store, std::string_view user,
     if (!value) return {};
     auto account = storage::AccountRecord::Decode(*value);
     if (!account.ok() || account->state != storage::State::kActive) return {};
+    // A linked account logs in through its reseller account only.
+    if (!account->linked_reseller.empty()) return {};
     account_name = account->name;
     password_hash = account->password_hash;
   }  // the snapshot ends here, before the deliberately slow hash

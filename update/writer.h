@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -50,6 +51,22 @@ class WriteRequest {
   // error, or the commit's error, or OK once the writes are durable.
   // Implementations hand the result to their own loop and return quickly.
   virtual void Done(const Status& status) = 0;
+};
+
+// A request made of two functions, for callers whose work is a few lines
+// (the JSON API's mutations). `apply` runs in the nested transaction,
+// `done` after the commit, both on the writer thread.
+class CallbackRequest : public WriteRequest {
+ public:
+  using ApplyFn = std::function<Status(storage::WriteTxn&, WriteContext&)>;
+  using DoneFn = std::function<void(const Status&)>;
+  CallbackRequest(ApplyFn apply, DoneFn done) : apply_(std::move(apply)), done_(std::move(done)) {}
+  Status Apply(storage::WriteTxn& txn, WriteContext& context) override { return apply_(txn, context); }
+  void Done(const Status& status) override { done_(status); }
+
+ private:
+  ApplyFn apply_;
+  DoneFn done_;
 };
 
 class Writer {
