@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "storage/accounts.h"
+#include "update/accounts.h"
 #include "update/credentials.h"
 #include "zone/name.h"
 #include "zone/zone_edit.h"
@@ -109,30 +110,31 @@ Result<std::string> ParseAddress(std::string_view text) {
   if (size_t slash = text.find('/'); slash != std::string_view::npos) text = text.substr(0, slash);
   std::string s(text);
   uint8_t raw[16];
-  if (inet_pton(AF_INET, s.c_str(), raw) == 1) return std::string(reinterpret_cast<char*>(raw), 4);
-  if (inet_pton(AF_INET6, s.c_str(), raw) == 1) {
+  std::string address;
+  if (inet_pton(AF_INET, s.c_str(), raw) == 1) {
+    address.assign(reinterpret_cast<char*>(raw), 4);
+  } else if (inet_pton(AF_INET6, s.c_str(), raw) == 1) {
     // An IPv4-mapped address is an IPv4 update.
-    if (IN6_IS_ADDR_V4MAPPED(reinterpret_cast<in6_addr*>(raw)))
-      return std::string(reinterpret_cast<char*>(raw) + 12, 4);
-    return std::string(reinterpret_cast<char*>(raw), 16);
+    bool mapped = IN6_IS_ADDR_V4MAPPED(reinterpret_cast<in6_addr*>(raw));
+    address.assign(reinterpret_cast<char*>(raw) + (mapped ? 12 : 0), mapped ? 4 : 16);
+  } else {
+    return Status::Invalid("'" + s + "' is not an IP address");
   }
-  return Status::Invalid("'" + s + "' is not an IP address");
+  // No host can be reached at an unspecified, multicast or broadcast address.
+  const auto* a = reinterpret_cast<const uint8_t*>(address.data());
+  static const uint8_t kZero[16] = {};
+  bool unusable = address.size() == 4
+                      ? (a[0] == 0 || a[0] >= 224)
+                      : (std::memcmp(a, kZero, 16) == 0 || a[0] == 0xFF);
+  if (unusable) return Status::Invalid("'" + s + "' cannot be a host's address");
+  return address;
 }
 
+// The same rule as host names in the store: a host that cannot exist is
+// `notfqdn`, not `nohost`.
 bool IsValidHostname(std::string_view name) {
-  if (name.empty() || name.size() > 253) return false;
-  size_t labels = 0, label_length = 0;
-  for (char c : name) {
-    if (c == '.') {
-      if (label_length == 0) return false;
-      ++labels;
-      label_length = 0;
-      continue;
-    }
-    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-    if (!ok || ++label_length > 63) return false;
-  }
-  return label_length > 0 && labels >= 1;
+  auto normalized = NormalizeHostName(name);
+  return normalized.ok() && *normalized == name;
 }
 
 std::string ApexWire(const std::string& zone) {
@@ -198,12 +200,12 @@ Result<DyndnsRequest> ParseDyndnsRequest(std::string_view query, const std::stri
   if (authorization) {
     std::string_view a = *authorization;
     if (a.size() > 6 && Lowercase(std::string(a.substr(0, 6))) == "basic ") {
+      // Credentials that do not decode are failed credentials (badauth),
+      // not a malformed request.
       auto decoded = Base64Decode(a.substr(6));
-      if (!decoded.ok()) return decoded.status();
-      size_t colon = decoded->find(':');
-      if (colon == std::string::npos) return Status::Invalid("bad Basic credentials");
-      user = decoded->substr(0, colon);
-      pass = decoded->substr(colon + 1);
+      size_t colon = decoded.ok() ? decoded->find(':') : std::string::npos;
+      user = colon == std::string::npos ? std::string() : decoded->substr(0, colon);
+      pass = colon == std::string::npos ? std::string() : decoded->substr(colon + 1);
     }
   }
   r.user = Lowercase(user);

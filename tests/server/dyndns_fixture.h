@@ -5,10 +5,10 @@
 // Header-only; builds on daemon_fixture.h (processes, sockets, ldns).
 #pragma once
 
-#include "tests/server/daemon_fixture.h"
-
 #include <atomic>
 #include <map>
+
+#include "tests/server/daemon_fixture.h"
 
 namespace updns::test {
 
@@ -20,8 +20,8 @@ struct CommandResult {
   bool timed_out = false;
   std::string out, err;
   std::string Describe() const {
-    return "exit " + std::to_string(exit_code) + (timed_out ? " (timed out)" : "") +
-           "\nstdout:\n" + out + "\nstderr:\n" + err;
+    return "exit " + std::to_string(exit_code) + (timed_out ? " (timed out)" : "") + "\nstdout:\n" +
+           out + "\nstderr:\n" + err;
   }
 };
 
@@ -336,8 +336,8 @@ inline std::string UpdateRequest(const std::string& target, const std::string& a
 
 struct DyndnsOptions {
   unsigned nochg_limit = 3;
-  unsigned nochg_window = 600;      // seconds
-  unsigned abuse_lock = 3600;       // seconds
+  unsigned nochg_window = 600;  // seconds
+  unsigned abuse_lock = 3600;   // seconds
   unsigned read_timeout_ms = 10000;
   unsigned max_request_size = 8192;
   unsigned host_ttl = 30;
@@ -349,6 +349,8 @@ inline constexpr const char* kZone = "dyn.example";
 // TCP on one free port of 127.0.0.1 and dyndns2 over HTTP on another.
 class DyndnsDaemon {
  public:
+  // A fresh store on new ports. False with a message (and the daemon's log)
+  // when it would not start and answer within 10 s.
   bool Start(const DyndnsOptions& options, std::string* error) {
     if (!dir_.ok()) {
       *error = "cannot create a temp dir";
@@ -361,26 +363,16 @@ class DyndnsDaemon {
       if (dns_port_ == 0 || http_port_ == 0 || dns_port_ == http_port_) continue;
       WriteFile(config_path(), ConfigText(options));
       std::filesystem::remove_all(dir_.path() / "db");
-      std::filesystem::remove(log_path());
-      if (!process_.Start({UPDNSD_PATH, "--config", config_path().string()}, dir_.path(),
-                          log_path(), log_path(), error)) {
-        return false;
-      }
-      auto deadline = Clock::now() + std::chrono::seconds(10);
-      while (Clock::now() < deadline && process_.Running()) {
-        if (Serial() && HttpConnection().Connect(http_port_, milliseconds(200))) {
-          WaitForLog("updnsd started", milliseconds(2000));
-          return true;
-        }
-        std::this_thread::sleep_for(milliseconds(20));
-      }
-      *error = process_.Running()
-                   ? "updnsd did not answer within 10 s"
-                   : "updnsd exited at start (" + DescribeWaitStatus(process_.status()) + ")";
-      *error += "; its log:\n" + log();
-      process_.Kill();
+      if (Launch(error)) return true;
     }
     return false;
+  }
+
+  // SIGKILL (no clean shutdown), then starts again on the same store and
+  // ports: what was acknowledged must have survived.
+  bool KillAndRestart(std::string* error) {
+    process_.Kill();
+    return Launch(error);
   }
 
   bool WaitForLog(const std::string& text, milliseconds timeout) const {
@@ -391,6 +383,33 @@ class DyndnsDaemon {
     }
     return true;
   }
+
+  // Starts updnsd on the written config and waits until it answers the
+  // zone's SOA and accepts HTTP connections.
+  bool Launch(std::string* error) {
+    std::filesystem::remove(log_path());
+    if (!process_.Start({UPDNSD_PATH, "--config", config_path().string()}, dir_.path(), log_path(),
+                        log_path(), error)) {
+      return false;
+    }
+    auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (Clock::now() < deadline && process_.Running()) {
+      if (Serial() && HttpConnection().Connect(http_port_, milliseconds(200))) {
+        WaitForLog("updnsd started", milliseconds(2000));
+        return true;
+      }
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    *error = process_.Running()
+                 ? "updnsd did not answer within 10 s"
+                 : "updnsd exited at start (" + DescribeWaitStatus(process_.status()) + ")";
+    *error += "; its log:\n" + log();
+    process_.Kill();
+    return false;
+  }
+
+  // SIGTERM, then waits up to `timeout`. False when it did not exit in time.
+  bool Stop(milliseconds timeout = milliseconds(5000)) { return process_.Stop(SIGTERM, timeout); }
 
   static std::string ZoneText() {
     return "$ORIGIN dyn.example.\n"
@@ -419,13 +438,15 @@ class DyndnsDaemon {
   }
 
   // updnsctl --config CONFIG args..., `stdin_text` on its stdin.
-  CommandResult Ctl(const std::vector<std::string>& args, const std::string& stdin_text = "") const {
+  CommandResult Ctl(const std::vector<std::string>& args,
+                    const std::string& stdin_text = "") const {
     std::vector<std::string> argv = {UPDNSCTL_PATH, "--config", config_path().string()};
     argv.insert(argv.end(), args.begin(), args.end());
     return RunCommand(argv, stdin_text, dir_.path());
   }
 
-  // `updnsctl host list` without its header line; "" with the error on failure.
+  // The output of `updnsctl host list` (header line included), or a text
+  // naming the failure.
   std::string HostList() const {
     CommandResult r = Ctl({"host", "list"});
     if (r.exit_code != 0) return "host list failed: " + r.Describe();
