@@ -24,6 +24,8 @@
 #include "server/setup.h"
 #include "storage/schema.h"
 #include "update/accounts.h"
+#include "update/links.h"
+#include "update/outbox.h"
 #include "zone/name.h"
 #include "zone/zone_edit.h"
 #include "zone/zone_file.h"
@@ -61,6 +63,20 @@ constexpr const char* kUsage =
     "                              has none, as CSV (hostname,token) to FILE (created,\n"
     "                              mode 0600; e.g. spdyn_update_token.csv) or stdout\n"
     "  token revoke FQDN           remove the host's token\n"
+    "\n"
+    "  reseller add NAME --email E create a reseller account; its password is the\n"
+    "                              first line of stdin\n"
+    "  reseller list               every reseller with e-mail and linked account\n"
+    "  reseller delete NAME        delete a reseller account (refused while linked)\n"
+    "  link ACCOUNT --reseller NAME\n"
+    "                              link the account to the reseller account: every\n"
+    "                              active host needs a token used at least once, and\n"
+    "                              neither side may be linked already\n"
+    "  unlink ACCOUNT              remove the account's link; its password stops\n"
+    "                              working and a password reset mail is queued\n"
+    "\n"
+    "  outbox list                 queued mail: id, to, subject, attempts, next\n"
+    "                              attempt, last error\n"
     "\n"
     "Options:\n"
     "  -c, --config FILE   the YAML configuration updnsd uses (required)\n"
@@ -238,6 +254,15 @@ updns::Status Read(const updns::config::Config& config,
   return read(*txn);
 }
 
+// Reads the password from the first line of stdin; empty when there is none.
+std::string ReadPassword(const char* kind, const std::string& name) {
+  if (isatty(STDIN_FILENO)) std::fprintf(stderr, "password for %s %s: ", kind, name.c_str());
+  std::string password;
+  if (!std::getline(std::cin, password)) password.clear();
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  return password;
+}
+
 int AccountCommand(const updns::config::Config& config, const std::vector<std::string>& args) {
   using namespace updns;
   if (args.empty())
@@ -284,10 +309,7 @@ int AccountCommand(const updns::config::Config& config, const std::vector<std::s
           (*limit)[0] == '+')
         return Usage("--host-limit needs a number from 0 to 4294967295, got '" + *limit + "'");
     }
-    if (isatty(STDIN_FILENO)) std::fprintf(stderr, "password for account %s: ", name.c_str());
-    std::string password;
-    if (!std::getline(std::cin, password)) password.clear();
-    if (!password.empty() && password.back() == '\r') password.pop_back();
+    std::string password = ReadPassword("account", name);
     if (password.empty())
       return Fail(Status::Invalid("account '" + name +
                                   "': no password on stdin (give it as the first line)"));
@@ -305,9 +327,12 @@ int AccountCommand(const updns::config::Config& config, const std::vector<std::s
       if (!account.ok()) return account.status();
       auto hosts = update::CountHosts(txn, account->name);
       if (!hosts.ok()) return hosts.status();
-      std::printf("name: %s\nemail: %s\nstate: %s\nhosts: %zu\nhost limit: %u\ncreated: %s\n",
-                  account->name.c_str(), account->email.c_str(), StateName(account->state), *hosts,
-                  account->host_limit, FormatTime(account->created_at).c_str());
+      std::printf(
+          "name: %s\nemail: %s\nstate: %s\nhosts: %zu\nhost limit: %u\ncreated: %s\n"
+          "linked reseller: %s\n",
+          account->name.c_str(), account->email.c_str(), StateName(account->state), *hosts,
+          account->host_limit, FormatTime(account->created_at).c_str(),
+          account->linked_reseller.empty() ? "-" : account->linked_reseller.c_str());
       return Status::Ok();
     });
     return s.ok() ? 0 : Fail(s);
@@ -500,6 +525,147 @@ int TokenCommand(const updns::config::Config& config, const std::vector<std::str
   return 0;
 }
 
+// --- resellers, links, outbox ---------------------------------------------------
+
+// Untrusted text (an e-mail subject, an SMTP error) on one table cell.
+std::string Cell(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    out.push_back(u < 0x20 || u == 0x7f ? ' ' : c);
+  }
+  return out.empty() ? "-" : out;
+}
+
+int ResellerCommand(const updns::config::Config& config, const std::vector<std::string>& args) {
+  using namespace updns;
+  if (args.empty()) return Usage("reseller: missing subcommand (add, list, delete)");
+  const std::string& sub = args[0];
+  std::string problem;
+  auto words = SplitWords({args.begin() + 1, args.end()},
+                          sub == "add" ? std::initializer_list<std::string>{"--email"}
+                                       : std::initializer_list<std::string>{},
+                          problem);
+  if (!words) return Usage("reseller " + sub + ": " + problem);
+  const auto& positional = words->positional;
+
+  if (sub == "list") {
+    if (!positional.empty()) return Usage("reseller list takes no arguments");
+    Status s = Read(config, [](const storage::ReadTxn& txn) {
+      auto resellers = update::ListResellers(txn);
+      if (!resellers.ok()) return resellers.status();
+      std::printf("NAME\tEMAIL\tLINKED_ACCOUNT\tCREATED\n");
+      for (const storage::ResellerRecord& r : *resellers) {
+        std::printf("%s\t%s\t%s\t%s\n", r.name.c_str(), r.email.c_str(),
+                    r.linked_account.empty() ? "-" : r.linked_account.c_str(),
+                    FormatTime(r.created_at).c_str());
+      }
+      return Status::Ok();
+    });
+    return s.ok() ? 0 : Fail(s);
+  }
+  if (sub != "add" && sub != "delete") return Usage("reseller: unknown subcommand '" + sub + "'");
+  if (positional.size() != 1) return Usage("reseller " + sub + " needs exactly one NAME");
+  const std::string& name = positional[0];
+
+  if (sub == "add") {
+    auto email = words->Option("--email");
+    if (!email) return Usage("reseller add needs --email E");
+    std::string password = ReadPassword("reseller", name);
+    if (password.empty())
+      return Fail(Status::Invalid("reseller '" + name +
+                                  "': no password on stdin (give it as the first line)"));
+    Status s = WriteAndCommit(config, [&](storage::WriteTxn& txn, std::set<std::string>&) {
+      return update::CreateReseller(txn, name, *email, password, Now());
+    });
+    if (!s.ok()) return Fail(s);
+    std::printf("reseller %s created\n", update::NormalizeAccountName(name)->c_str());
+    return 0;
+  }
+  Status s = WriteAndCommit(config, [&](storage::WriteTxn& txn, std::set<std::string>&) {
+    return update::DeleteReseller(txn, name);
+  });
+  if (!s.ok()) return Fail(s);
+  std::printf("reseller %s deleted\n", update::NormalizeAccountName(name)->c_str());
+  return 0;
+}
+
+int LinkCommand(const updns::config::Config& config, const std::vector<std::string>& args) {
+  using namespace updns;
+  std::string problem;
+  auto words = SplitWords(args, {"--reseller"}, problem);
+  if (!words) return Usage("link: " + problem);
+  auto reseller = words->Option("--reseller");
+  if (words->positional.size() != 1 || !reseller)
+    return Usage("link needs ACCOUNT and --reseller NAME");
+  const std::string& account = words->positional[0];
+  update::LinkOutcome outcome;
+  Status s = WriteAndCommit(config, [&](storage::WriteTxn& txn, std::set<std::string>&) {
+    auto result = update::LinkAccount(txn, account, *reseller, Now());
+    if (!result.ok()) return result.status();
+    outcome = std::move(result).value();
+    // A refusal wrote nothing; don't commit anyway.
+    return outcome.linked ? Status::Ok() : Status::Invalid(outcome.refusal.message);
+  });
+  if (!outcome.linked && !outcome.refusal.rule.empty()) {
+    const update::LinkRefusal& r = outcome.refusal;
+    std::fprintf(stderr, "updnsctl: link refused (%s): %s\n", r.rule.c_str(), r.message.c_str());
+    for (const std::string& host : r.hosts_without_token)
+      std::fprintf(stderr, "  blocking host: %s (no update token)\n", host.c_str());
+    for (const std::string& host : r.tokens_unused)
+      std::fprintf(stderr, "  blocking host: %s (token never used)\n", host.c_str());
+    return 1;
+  }
+  if (!s.ok()) return Fail(s);
+  std::printf("account %s linked to reseller %s\n", update::NormalizeAccountName(account)->c_str(),
+              update::NormalizeAccountName(*reseller)->c_str());
+  return 0;
+}
+
+int UnlinkCommand(const updns::config::Config& config, const std::vector<std::string>& args) {
+  using namespace updns;
+  std::string problem;
+  auto words = SplitWords(args, {}, problem);
+  if (!words) return Usage("unlink: " + problem);
+  if (words->positional.size() != 1) return Usage("unlink needs exactly one ACCOUNT");
+  const std::string& name = words->positional[0];
+  if (config.mail.reset_url.empty()) {
+    return Fail(Status::Invalid("unlink needs mail.reset_url in " + config.source +
+                                ": the password reset mail links to it"));
+  }
+  update::UnlinkOptions options;
+  options.reset_url = config.mail.reset_url;
+  options.reset_ttl = config.api.reset_ttl_seconds;
+  storage::AccountRecord before;
+  Status s = WriteAndCommit(config, [&](storage::WriteTxn& txn, std::set<std::string>&) {
+    auto account = update::GetAccount(txn, name);
+    if (!account.ok()) return account.status();
+    before = std::move(account).value();
+    return update::UnlinkAccount(txn, name, options, Now());
+  });
+  if (!s.ok()) return Fail(s);
+  std::printf("account %s unlinked from reseller %s; password reset mail queued to %s\n",
+              before.name.c_str(), before.linked_reseller.c_str(), before.email.c_str());
+  return 0;
+}
+
+int OutboxCommand(const updns::config::Config& config, const std::vector<std::string>& args) {
+  using namespace updns;
+  if (args.size() != 1 || args[0] != "list") return Usage("outbox: the only subcommand is list");
+  Status s = Read(config, [](const storage::ReadTxn& txn) {
+    auto mails = update::ListMail(txn);
+    if (!mails.ok()) return mails.status();
+    std::printf("ID\tTO\tSUBJECT\tATTEMPTS\tNEXT_ATTEMPT\tLAST_ERROR\n");
+    for (const auto& [id, mail] : *mails) {
+      std::printf("%llu\t%s\t%s\t%u\t%s\t%s\n", static_cast<unsigned long long>(id),
+                  Cell(mail.to).c_str(), Cell(mail.subject).c_str(), mail.attempts,
+                  FormatTime(mail.next_attempt_at).c_str(), Cell(mail.last_error).c_str());
+    }
+    return Status::Ok();
+  });
+  return s.ok() ? 0 : Fail(s);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -531,5 +697,9 @@ int main(int argc, char** argv) {
   if (command[0] == "account") return AccountCommand(*config, rest);
   if (command[0] == "host") return HostCommand(*config, rest);
   if (command[0] == "token") return TokenCommand(*config, rest);
+  if (command[0] == "reseller") return ResellerCommand(*config, rest);
+  if (command[0] == "link") return LinkCommand(*config, rest);
+  if (command[0] == "unlink") return UnlinkCommand(*config, rest);
+  if (command[0] == "outbox") return OutboxCommand(*config, rest);
   return Usage("unknown command '" + command[0] + "'");
 }

@@ -27,9 +27,11 @@ constexpr size_t kMaxShown = 80;  // of untrusted text in a message
 char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
+}  // namespace
+
 // Untrusted text quoted for a message: bounded, controls replaced, so that a
 // name sent to the API cannot forge lines in a log or a reply.
-std::string Quoted(std::string_view text) {
+std::string QuoteForMessage(std::string_view text) {
   std::string out = "'";
   for (char c : text.substr(0, kMaxShown)) {
     auto u = static_cast<unsigned char>(c);
@@ -39,8 +41,10 @@ std::string Quoted(std::string_view text) {
   return out + "'";
 }
 
-std::string AccountLabel(std::string_view name) { return "account " + Quoted(name); }
-std::string HostLabel(std::string_view name) { return "host " + Quoted(name); }
+namespace {
+
+std::string AccountLabel(std::string_view name) { return "account " + QuoteForMessage(name); }
+std::string HostLabel(std::string_view name) { return "host " + QuoteForMessage(name); }
 
 // `name`: a valid host name from NormalizeHostName, or a zone name.
 std::string WireFromText(std::string_view name) {
@@ -93,8 +97,10 @@ std::string TypeName(uint16_t type) {
   }
 }
 
+}  // namespace
+
 Status CheckEmail(std::string_view email) {
-  std::string what = "e-mail address " + Quoted(email);
+  std::string what = "e-mail address " + QuoteForMessage(email);
   if (email.empty()) return Status::Invalid("the e-mail address is empty");
   if (email.size() > kMaxEmail) return Status::Invalid(what + " is longer than 254 bytes");
   size_t at = email.find('@');
@@ -116,6 +122,8 @@ Status CheckEmail(std::string_view email) {
     return Status::Invalid(what + ": the domain after '@' is not a valid host name");
   return Status::Ok();
 }
+
+namespace {
 
 // What AddHost needs to know about the zone a host name falls in.
 struct Placement {
@@ -260,7 +268,7 @@ void SetNewToken(HostRecord& host, std::string_view token, uint64_t now) {
 }  // namespace
 
 Result<std::string> NormalizeAccountName(std::string_view name) {
-  std::string what = "account name " + Quoted(name);
+  std::string what = "account name " + QuoteForMessage(name);
   if (name.empty()) return Status::Invalid("the account name is empty");
   if (name.size() > kMaxAccountName) return Status::Invalid(what + " is longer than 63 characters");
   std::string out(name);
@@ -274,7 +282,7 @@ Result<std::string> NormalizeAccountName(std::string_view name) {
 }
 
 Result<std::string> NormalizeHostName(std::string_view fqdn) {
-  std::string what = "host name " + Quoted(fqdn);
+  std::string what = "host name " + QuoteForMessage(fqdn);
   if (!fqdn.empty() && fqdn.back() == '.') fqdn.remove_suffix(1);
   if (fqdn.empty()) return Status::Invalid("the host name is empty");
   if (fqdn.size() > kMaxHostName) return Status::Invalid(what + " is longer than 253 characters");

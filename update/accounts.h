@@ -36,6 +36,15 @@ struct HostZone {
   uint32_t host_ttl = 60;  // TTL of the hosts' A/AAAA records
 };
 
+// Untrusted text quoted for a message: at most 80 bytes shown, control
+// characters replaced, so that a name sent to the API cannot forge lines in
+// a log or a reply.
+std::string QuoteForMessage(std::string_view text);
+
+// Invalid, naming the address, unless `email` looks like local@domain.tld
+// (one '@', no spaces or specials in the local part, at most 254 bytes).
+Status CheckEmail(std::string_view email);
+
 // The normalized form of a name, or Invalid saying what is wrong with it.
 Result<std::string> NormalizeAccountName(std::string_view name);
 Result<std::string> NormalizeHostName(std::string_view fqdn);

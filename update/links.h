@@ -94,8 +94,8 @@ struct UnlinkOptions {
 // now + reset_ttl and queues a mail to the account's e-mail with
 // reset_url + token and the expiry, all in `txn`. NotFound for an unknown
 // account; Invalid when it is not linked or reset_url is empty.
-Status UnlinkAccount(storage::WriteTxn& txn, std::string_view account,
-                     const UnlinkOptions& options, uint64_t now);
+Status UnlinkAccount(storage::WriteTxn& txn, std::string_view account, const UnlinkOptions& options,
+                     uint64_t now);
 
 // Sets a new password with a reset token; the token and every other reset
 // token of the account then die. Invalid for an unknown, used or expired
@@ -111,8 +111,7 @@ Status ResetPassword(storage::WriteTxn& txn, std::string_view token, std::string
 // move token of the host stops working. NotFound when the account or host
 // does not exist or the host is not the account's; Invalid for ttl 0.
 Result<std::string> CreateMoveToken(storage::WriteTxn& txn, std::string_view account,
-                                    std::string_view host, uint64_t now,
-                                    uint64_t ttl = 24 * 3600);
+                                    std::string_view host, uint64_t now, uint64_t ttl = 24 * 3600);
 
 // Moves the host named by the token to `target_account` if the token is
 // valid, unused and unexpired, the host still belongs to the account that
