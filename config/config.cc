@@ -30,7 +30,7 @@ constexpr const char* kEndpointHint = "expected ADDRESS[@PORT], e.g. 127.0.0.1@5
 constexpr uint16_t kDefaultHttpPort = 80;
 constexpr const char* kHttpEndpointHint =
     "expected ADDRESS[:PORT], e.g. 127.0.0.1:8053, [::1]:8053 or 127.0.0.1@8053";
-constexpr const char* kTopLevelKeys = "server, storage, zones, http, accounts, dyndns";
+constexpr const char* kTopLevelKeys = "server, storage, zones, http, accounts, dyndns, mail, api";
 
 constexpr uint64_t kMiB = uint64_t{1} << 20;
 constexpr unsigned kMaxWorkers = 1024;
@@ -44,6 +44,13 @@ constexpr uint32_t kMaxHostLimit = 1000000;
 constexpr unsigned kMaxHostsPerUpdate = 1000;
 constexpr unsigned kMaxSeconds = 30 * 86400;
 constexpr uint32_t kMaxHostTtl = 86400;
+constexpr uint32_t kMaxRetryInitialSeconds = 86400;
+constexpr uint32_t kMaxApiTtlSeconds = 365 * 86400;
+constexpr size_t kMaxUrlLength = 2048;
+constexpr size_t kMaxMailAddressLength = 254;  // RFC 5321 path limit less the brackets
+constexpr size_t kMaxSecretFileBytes = 4096;
+constexpr const char* kSmtpHint =
+    "smtp://HOST[:PORT] or smtps://HOST[:PORT], e.g. smtp://127.0.0.1:25";
 
 constexpr size_t kMaxLabelLength = 63;
 constexpr size_t kMaxNameLength = 253;  // presentation form, no trailing dot
@@ -124,6 +131,61 @@ bool ParseByteSize(std::string_view text, uint64_t& bytes) {
   return false;
 }
 
+// Returns an empty string when `url` is an absolute URL with one of
+// `schemes` ("smtp://") and a host, otherwise what is wrong with it.
+std::string UrlProblem(std::string_view url, std::initializer_list<std::string_view> schemes) {
+  if (url.size() > kMaxUrlLength)
+    return Cat("the URL is ", url.size(), " characters long; at most ", kMaxUrlLength);
+  for (char c : url) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte >= 0x7f)
+      return Cat("'", url,
+                 "' contains a space, a control or a non-ASCII character; percent-encode it");
+  }
+  size_t separator = url.find("://");
+  std::string scheme =
+      separator == std::string_view::npos ? "" : std::string(url.substr(0, separator));
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(), AsciiLower);
+  bool known = false;
+  std::string expected;
+  for (std::string_view candidate : schemes) {
+    if (candidate == scheme) known = true;
+    expected += Cat(expected.empty() ? "" : " or ", candidate, "://");
+  }
+  if (!known) return Cat("'", url, "' does not start with ", expected);
+  std::string_view rest = url.substr(separator + 3);
+  std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (authority.empty() || authority.front() == ':' || authority.back() == '@')
+    return Cat("'", url, "' has no host after '", scheme, "://'");
+  return "";
+}
+
+// Returns an empty string when `address` is a plain ASCII mail address
+// (local@domain, no display name), otherwise what is wrong with it. It goes
+// into SMTP commands and headers, so anything that could end or split one
+// is refused.
+std::string MailAddressProblem(std::string_view address) {
+  if (address.size() > kMaxMailAddressLength)
+    return Cat("the address is ", address.size(), " characters long; at most ",
+               kMaxMailAddressLength);
+  for (char c : address) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte >= 0x7f ||
+        std::string_view("<>()[]\\,;:\"").find(c) != std::string_view::npos) {
+      return Cat("'", address,
+                 "' is not a plain mail address: write only local@domain (ASCII, no spaces, no "
+                 "display name)");
+    }
+  }
+  size_t at = address.find('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 == address.size() ||
+      address.find('@', at + 1) != std::string_view::npos) {
+    return Cat("'", address,
+               "' is not a mail address (expected local@domain, e.g. updns@example.org)");
+  }
+  return "";
+}
+
 bool SameEndpoint(const Endpoint& a, const Endpoint& b) {
   return a.address_length == b.address_length && std::memcmp(&a.address, &b.address, a.address_length) == 0;
 }
@@ -168,6 +230,34 @@ std::string Describe(const YAML::Node& node) {
   }
 }
 
+struct FileCloser {
+  void operator()(std::FILE* file) const { std::fclose(file); }
+};
+
+// The whole of a small secret file, one trailing line end dropped; on
+// failure the reason (no path: the caller names it).
+Result<std::string> ReadSecretFile(const std::string& path) {
+  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
+  if (!file) return Status::IoError(std::strerror(errno));
+  std::string text;
+  char buffer[1024];
+  while (size_t n = std::fread(buffer, 1, sizeof(buffer), file.get())) {
+    text.append(buffer, n);
+    if (text.size() > kMaxSecretFileBytes)
+      return Status::Invalid(
+          Cat("more than ", kMaxSecretFileBytes, " bytes; is this the right file?"));
+  }
+  if (std::ferror(file.get())) return Status::IoError(std::strerror(errno));
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  if (!text.empty() && text.back() == '\r') text.pop_back();
+  if (text.empty()) return Status::Invalid("the file is empty");
+  for (char c : text) {
+    if (c == '\n' || c == '\r' || c == '\0')
+      return Status::Invalid("the password spans more than one line");
+  }
+  return text;
+}
+
 // A node and what a message needs to point at it.
 struct Item {
   YAML::Node node;
@@ -205,6 +295,9 @@ class Reader {
   Result<std::vector<Field>> Fields(const Item& map, std::initializer_list<std::string_view> allowed) const;
   Result<std::vector<Item>> Elements(const Item& list, std::string_view what) const;
   Result<std::string> Text(const Item& item, std::string_view what) const;
+  // Like Text, but nothing and "" read as an empty string.
+  Result<std::string> OptionalText(const Item& item, std::string_view what) const;
+  Status ReadBool(const Item& item, bool& out) const;
   template <typename T>
   Status ReadInteger(const Item& item, uint64_t min, uint64_t max, T& out) const;
 
@@ -222,6 +315,8 @@ class Reader {
   Status ReadAccounts(const Item& item, AccountsConfig& accounts) const;
   Status ReadDyndns(const Item& item, DyndnsConfig& dyndns) const;
   Status ReadStorage(const Item& item, StorageConfig& storage) const;
+  Status ReadMail(const Item& item, MailConfig& mail) const;
+  Status ReadApi(const Item& item, ApiConfig& api) const;
   Status ReadZones(const Item& item, std::vector<ZoneConfig>& zones) const;
   Status ReadZone(const Item& item, ZoneConfig& zone) const;
 
@@ -273,6 +368,25 @@ Result<std::string> Reader::Text(const Item& item, std::string_view what) const 
   return item.node.Scalar();
 }
 
+Result<std::string> Reader::OptionalText(const Item& item, std::string_view what) const {
+  if (item.node.IsNull()) return std::string();
+  if (!item.node.IsScalar()) return Expected(item, what);
+  return item.node.Scalar();
+}
+
+// Only the two YAML 1.2 spellings: "yes", "on" or "1" read as something else
+// in other tools, so they are refused rather than guessed.
+Status Reader::ReadBool(const Item& item, bool& out) const {
+  if (item.node.IsScalar() && item.node.Scalar() == "true") {
+    out = true;
+  } else if (item.node.IsScalar() && item.node.Scalar() == "false") {
+    out = false;
+  } else {
+    return Expected(item, "true or false");
+  }
+  return Status::Ok();
+}
+
 template <typename T>
 Status Reader::ReadInteger(const Item& item, uint64_t min, uint64_t max, T& out) const {
   std::string range = Cat("an integer from ", min, " to ", max);
@@ -286,7 +400,8 @@ Status Reader::ReadInteger(const Item& item, uint64_t min, uint64_t max, T& out)
 Status Reader::Read(const YAML::Node& root, Config& config) const {
   Item top{root, "", LineOf(root, 1)};
   if (!root.IsMap()) return Expected(top, Cat("the top level to be a map with keys ", kTopLevelKeys));
-  Result<std::vector<Field>> fields = Fields(top, {"server", "storage", "zones", "http", "accounts", "dyndns"});
+  Result<std::vector<Field>> fields =
+      Fields(top, {"server", "storage", "zones", "http", "accounts", "dyndns", "mail", "api"});
   if (!fields.ok()) return fields.status();
   for (const Field& field : *fields) {
     Status status;
@@ -300,6 +415,10 @@ Status Reader::Read(const YAML::Node& root, Config& config) const {
       status = ReadAccounts(field.value, config.accounts);
     } else if (field.key == "dyndns") {
       status = ReadDyndns(field.value, config.dyndns);
+    } else if (field.key == "mail") {
+      status = ReadMail(field.value, config.mail);
+    } else if (field.key == "api") {
+      status = ReadApi(field.value, config.api);
     } else {
       status = ReadZones(field.value, config.zones);
     }
@@ -432,6 +551,114 @@ Status Reader::ReadStorage(const Item& item, StorageConfig& storage) const {
   return Status::Ok();
 }
 
+Status Reader::ReadMail(const Item& item, MailConfig& mail) const {
+  Result<std::vector<Field>> fields =
+      Fields(item, {"smtp", "from", "reset_url", "starttls", "username", "password",
+                    "password_file", "retry_initial", "retry_max"});
+  if (!fields.ok()) return fields.status();
+  const Item* username = nullptr;
+  const Item* password = nullptr;
+  const Item* password_file = nullptr;
+  const Item* retry_max = nullptr;
+  for (const Field& field : *fields) {
+    const Item& value = field.value;
+    Status status;
+    if (field.key == "smtp") {
+      Result<std::string> url =
+          OptionalText(value, Cat("an SMTP URL (", kSmtpHint, "; \"\" = mail off)"));
+      if (!url.ok()) return url.status();
+      if (!url->empty()) {
+        if (std::string problem = UrlProblem(*url, {"smtp", "smtps"}); !problem.empty())
+          return Error(value, Cat(problem, " (expected ", kSmtpHint, ")"));
+        std::string_view rest = std::string_view(*url).substr(url->find("://") + 3);
+        if (rest.substr(0, rest.find_first_of("/?#")).find('@') != std::string_view::npos) {
+          return Error(value,
+                       "the URL carries credentials; give them as 'username' and 'password' "
+                       "(or 'password_file') so they stay out of logs");
+        }
+      }
+      mail.smtp = std::move(url).value();
+    } else if (field.key == "from") {
+      Result<std::string> from = Text(value, "a mail address, e.g. updns@example.org");
+      if (!from.ok()) return from.status();
+      if (std::string problem = MailAddressProblem(*from); !problem.empty())
+        return Error(value, problem);
+      mail.from = std::move(from).value();
+    } else if (field.key == "reset_url") {
+      Result<std::string> url =
+          Text(value, "a URL the token is appended to, e.g. https://dyn.example/reset?token=");
+      if (!url.ok()) return url.status();
+      if (std::string problem = UrlProblem(*url, {"http", "https"}); !problem.empty())
+        return Error(value, problem);
+      mail.reset_url = std::move(url).value();
+    } else if (field.key == "starttls") {
+      status = ReadBool(value, mail.starttls);
+    } else if (field.key == "username") {
+      Result<std::string> text = OptionalText(value, "a user name for SMTP AUTH");
+      if (!text.ok()) return text.status();
+      mail.username = std::move(text).value();
+      username = &value;
+    } else if (field.key == "password") {
+      Result<std::string> text = OptionalText(value, "a password for SMTP AUTH");
+      if (!text.ok()) return text.status();
+      mail.password = std::move(text).value();
+      password = &value;
+    } else if (field.key == "password_file") {
+      Result<std::string> path = Text(value, "the path of a file holding the SMTP AUTH password");
+      if (!path.ok()) return path.status();
+      password_file = &value;
+      mail.password_file = std::move(path).value();
+    } else if (field.key == "retry_initial") {
+      status = ReadInteger(value, 1, kMaxRetryInitialSeconds, mail.retry_initial_seconds);
+    } else {
+      status = ReadInteger(value, 1, kMaxSeconds, mail.retry_max_seconds);
+      retry_max = &value;
+    }
+    if (!status.ok()) return status;
+  }
+  if (password_file != nullptr) {
+    if (password != nullptr && !mail.password.empty()) {
+      return Error(*password_file, Cat("give either 'password' (line ", password->line,
+                                       ") or 'password_file', not both"));
+    }
+    Result<std::string> secret = ReadSecretFile(mail.password_file);
+    if (!secret.ok()) {
+      return Error(*password_file,
+                   Cat("cannot read '", mail.password_file, "': ", secret.status().message()));
+    }
+    mail.password = std::move(secret).value();
+  }
+  if (!mail.password.empty() && mail.username.empty()) {
+    const Item& at = password_file != nullptr ? *password_file : *password;
+    return Error(at, "a password needs 'username' as well");
+  }
+  if (!mail.username.empty() && mail.password.empty())
+    return Error(*username, "'username' needs 'password' or 'password_file' as well");
+  if (retry_max != nullptr && mail.retry_max_seconds < mail.retry_initial_seconds) {
+    return Error(*retry_max, Cat(mail.retry_max_seconds, " is below retry_initial (",
+                                 mail.retry_initial_seconds,
+                                 "); retries start at retry_initial and double up to retry_max"));
+  }
+  if (!mail.smtp.empty() && mail.from.empty())
+    return Error(
+        item,
+        "missing key 'from' (the sender address, e.g. updns@example.org), needed with 'smtp'");
+  return Status::Ok();
+}
+
+Status Reader::ReadApi(const Item& item, ApiConfig& api) const {
+  Result<std::vector<Field>> fields = Fields(item, {"session_ttl", "reset_ttl", "move_ttl"});
+  if (!fields.ok()) return fields.status();
+  for (const Field& field : *fields) {
+    uint32_t& out = field.key == "session_ttl" ? api.session_ttl_seconds
+                    : field.key == "reset_ttl" ? api.reset_ttl_seconds
+                                               : api.move_ttl_seconds;
+    if (Status status = ReadInteger(field.value, 1, kMaxApiTtlSeconds, out); !status.ok())
+      return status;
+  }
+  return Status::Ok();
+}
+
 Status Reader::ReadZones(const Item& item, std::vector<ZoneConfig>& zones) const {
   if (item.node.IsNull()) return Status::Ok();
   Result<std::vector<Item>> elements = Elements(item, "zones, each a map with 'name' and optionally 'file'");
@@ -475,10 +702,6 @@ Status Reader::ReadZone(const Item& item, ZoneConfig& zone) const {
   if (zone.name.empty()) return Error(item, "missing key 'name' (the zone's apex, e.g. dyn.example.com)");
   return Status::Ok();
 }
-
-struct FileCloser {
-  void operator()(std::FILE* file) const { std::fclose(file); }
-};
 
 }  // namespace
 

@@ -59,6 +59,32 @@ struct DyndnsConfig {
   unsigned abuse_lock_seconds = 3600;    // then the host answers `abuse` this long
 };
 
+// Outgoing mail (the password-reset mail queued on unlink), sent by the
+// daemon's mailer (server/mailer.h) to one SMTP relay.
+struct MailConfig {
+  // "smtp://HOST[:PORT]" (port 25; see starttls) or "smtps://HOST[:PORT]"
+  // (TLS from the first byte, port 465). Empty = mail off: queued mail stays
+  // in the outbox until a relay is configured.
+  std::string smtp;
+  std::string from;       // envelope sender and From: address; required with smtp
+  std::string reset_url;  // the reset mail's link is reset_url + token; http(s)
+  bool starttls = false;  // smtp:// only: refuse to send unless the relay takes STARTTLS
+  std::string username;   // SMTP AUTH; empty = no AUTH
+  // The AUTH password, written inline or read at load time from
+  // `password_file` (one trailing newline dropped). A secret: never log it.
+  std::string password;
+  std::string password_file;            // as written; empty when the password is inline or absent
+  uint32_t retry_initial_seconds = 30;  // first retry after a failed attempt,
+  uint32_t retry_max_seconds = 3600;    // then doubling per attempt up to this
+};
+
+// Lifetimes of what the JSON API hands out.
+struct ApiConfig {
+  uint32_t session_ttl_seconds = 86400;  // a login session
+  uint32_t reset_ttl_seconds = 86400;    // a password-reset link
+  uint32_t move_ttl_seconds = 86400;     // a host move token
+};
+
 struct ZoneConfig {
   std::string name;  // lowercased, no trailing dot except for the root "."
   std::string file;  // optional master file, relative to the working directory
@@ -74,6 +100,8 @@ struct Config {
   HttpConfig http;
   AccountsConfig accounts;
   DyndnsConfig dyndns;
+  MailConfig mail;
+  ApiConfig api;
 
   // nullptr when `name` (any case, trailing dot or not) is not configured.
   const ZoneConfig* FindZone(std::string_view name) const;
@@ -82,7 +110,8 @@ struct Config {
 // Reads and validates a file. Errors read "FILE:LINE: key 'a.b': what is wrong"
 // and name the first problem found; list indexes count from 0 ("zones[0]").
 // Absent keys and sections take the defaults above. A file that cannot be read
-// is an IoError; everything else is Invalid.
+// is an IoError; everything else is Invalid (also an unreadable
+// mail.password_file, which is read here, relative to the working directory).
 Result<Config> LoadConfig(const std::string& path);
 
 // Same from text; `source` names it in messages.

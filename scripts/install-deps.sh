@@ -4,10 +4,10 @@
 set -eu
 
 build="cmake g++ make pkg-config libldns-dev libuv1-dev liblmdb-dev libssl-dev
-libyaml-cpp-dev libhttp-parser-dev nlohmann-json3-dev libgtest-dev libgmock-dev
-libbenchmark-dev"
+libyaml-cpp-dev libhttp-parser-dev nlohmann-json3-dev libcurl4-openssl-dev
+libgtest-dev libgmock-dev libbenchmark-dev"
 # Real peers and clients the integration tests talk to.
-peers="nsd bind9-dnsutils ldnsutils lmdb-utils curl ddclient inadyn"
+peers="nsd bind9-dnsutils ldnsutils lmdb-utils curl ddclient inadyn python3-aiosmtpd"
 
 missing=""
 for pkg in $build ${UPDNS_WITH_PEERS:+$peers}; do

@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "config/config.h"
+#include "server/api_service.h"
 #include "server/dns_worker.h"
 #include "server/dyndns_service.h"
 #include "server/http_server.h"
@@ -136,6 +137,7 @@ int main(int argc, char** argv) {
   // The writer is the daemon's only LMDB writer; HTTP updates go through it.
   update::Writer writer(**store);
   std::unique_ptr<server::DyndnsService> dyndns;
+  std::unique_ptr<server::ApiService> api;
   std::unique_ptr<server::HttpServer> http;
   if (!config->http.listen.empty()) {
     update::DyndnsPolicy policy;
@@ -146,6 +148,15 @@ int main(int argc, char** argv) {
     std::map<std::string, uint32_t> host_ttls;
     for (const config::ZoneConfig& zone : config->zones) host_ttls[zone.name] = zone.host_ttl;
     dyndns = std::make_unique<server::DyndnsService>(**store, writer, policy, std::move(host_ttls));
+    server::ApiServiceOptions api_options;
+    for (const config::ZoneConfig& zone : config->zones)
+      api_options.zones.push_back({zone.name, zone.host_ttl});
+    api_options.session_ttl = config->api.session_ttl_seconds;
+    api_options.reset_ttl = config->api.reset_ttl_seconds;
+    api_options.move_ttl = config->api.move_ttl_seconds;
+    api_options.reset_url = config->mail.reset_url;
+    // The mailer, when there is one, is woken through api_options.on_mail_queued.
+    api = std::make_unique<server::ApiService>(**store, writer, std::move(api_options));
     server::HttpServerOptions http_options;
     http_options.listen = config->http.listen;
     http_options.max_header_bytes = config->http.max_request_size;
@@ -154,9 +165,11 @@ int main(int argc, char** argv) {
     http_options.idle_timeout_ms = config->http.idle_timeout_ms;
     http_options.max_connections = config->http.max_connections;
     auto created = server::HttpServer::Create(
-        http_options, [&dyndns](const server::HttpRequest& request, server::HttpReply reply) {
+        http_options, [&dyndns, &api](const server::HttpRequest& request, server::HttpReply reply) {
           if (request.path == "/nic/update" || request.path == "/nic/update/")
             return dyndns->Handle(request, std::move(reply));
+          if (server::ApiService::Handles(request.path))
+            return api->Handle(request, std::move(reply));
           server::HttpResponse response;
           response.status = 404;
           response.body = "not found\n";

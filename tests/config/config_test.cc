@@ -533,6 +533,164 @@ TEST(ParseHttpEndpointTest, Forms) {
   }
 }
 
+// --- mail, api ---------------------------------------------------------------
+
+TEST(MailConfigTest, DefaultsWhenAbsent) {
+  Result<Config> config = ParseConfig("zones:\n  - name: dyn.example\n", kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const MailConfig& mail = config->mail;
+  EXPECT_EQ(mail.smtp, "");  // mail off
+  EXPECT_EQ(mail.from, "");
+  EXPECT_EQ(mail.reset_url, "");
+  EXPECT_FALSE(mail.starttls);
+  EXPECT_EQ(mail.username, "");
+  EXPECT_EQ(mail.password, "");
+  EXPECT_EQ(mail.password_file, "");
+  EXPECT_EQ(mail.retry_initial_seconds, 30u);
+  EXPECT_EQ(mail.retry_max_seconds, 3600u);
+  EXPECT_EQ(config->api.session_ttl_seconds, 86400u);
+  EXPECT_EQ(config->api.reset_ttl_seconds, 86400u);
+  EXPECT_EQ(config->api.move_ttl_seconds, 86400u);
+  EXPECT_TRUE(ParseConfig("mail:\napi:\n", kSource).ok());
+  EXPECT_TRUE(
+      ParseConfig("mail:\n  smtp: \"\"\n  username: \"\"\n  password: \"\"\n", kSource).ok());
+}
+
+TEST(MailConfigTest, FullSections) {
+  Result<Config> config = ParseConfig(
+      "mail:\n"
+      "  smtp: smtp://127.0.0.1:2525\n"
+      "  from: updns@example.org\n"
+      "  reset_url: https://dyn.example/reset?token=\n"
+      "  starttls: true\n"
+      "  username: relay-user\n"
+      "  password: s3cret pass\n"
+      "  retry_initial: 5\n"
+      "  retry_max: 600\n"
+      "api:\n"
+      "  session_ttl: 3600\n"
+      "  reset_ttl: 1\n"
+      "  move_ttl: 31536000\n",
+      kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const MailConfig& mail = config->mail;
+  EXPECT_EQ(mail.smtp, "smtp://127.0.0.1:2525");
+  EXPECT_EQ(mail.from, "updns@example.org");
+  EXPECT_EQ(mail.reset_url, "https://dyn.example/reset?token=");
+  EXPECT_TRUE(mail.starttls);
+  EXPECT_EQ(mail.username, "relay-user");
+  EXPECT_EQ(mail.password, "s3cret pass");
+  EXPECT_EQ(mail.password_file, "");
+  EXPECT_EQ(mail.retry_initial_seconds, 5u);
+  EXPECT_EQ(mail.retry_max_seconds, 600u);
+  EXPECT_EQ(config->api.session_ttl_seconds, 3600u);
+  EXPECT_EQ(config->api.reset_ttl_seconds, 1u);
+  EXPECT_EQ(config->api.move_ttl_seconds, 31536000u);
+
+  Result<Config> smtps = ParseConfig(
+      "mail:\n  smtp: SMTPS://mail.example.org\n  from: a@b\n  starttls: false\n"
+      "  reset_url: http://localhost:8053/reset#t=\n  retry_initial: 60\n  retry_max: 60\n",
+      kSource);
+  ASSERT_TRUE(smtps.ok()) << smtps.status().message();
+  EXPECT_EQ(smtps->mail.smtp, "SMTPS://mail.example.org");
+  EXPECT_FALSE(smtps->mail.starttls);
+}
+
+TEST(MailConfigTest, PasswordFile) {
+  std::string path =
+      testing::TempDir() + "updns_config_test_" + std::to_string(getpid()) + "_smtp_password";
+  std::ofstream(path, std::ios::binary) << "from a file\r\n";
+  Result<Config> config = ParseConfig(
+      "mail:\n  smtp: smtps://relay.example\n  from: a@example.org\n  username: u\n"
+      "  password_file: " +
+          path + "\n",
+      kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->mail.password, "from a file");
+  EXPECT_EQ(config->mail.password_file, path);
+
+  // Both ways at once, or the file unreadable, empty or several lines long.
+  EXPECT_TRUE(Says(ErrorOf("mail:\n  username: u\n  password: x\n  password_file: " + path + "\n"),
+                   4,
+                   {"key 'mail.password_file'", "either 'password' (line 3) or 'password_file'"}));
+  std::ofstream(path, std::ios::binary) << "";
+  EXPECT_TRUE(Says(ErrorOf("mail:\n  username: u\n  password_file: " + path + "\n"), 3,
+                   {"key 'mail.password_file'", "cannot read '" + path + "'", "empty"}));
+  std::ofstream(path, std::ios::binary) << "one\ntwo\n";
+  EXPECT_TRUE(Says(ErrorOf("mail:\n  username: u\n  password_file: " + path + "\n"), 3,
+                   {"key 'mail.password_file'", "more than one line"}));
+  std::remove(path.c_str());
+  EXPECT_TRUE(Says(ErrorOf("mail:\n  username: u\n  password_file: " + path + "\n"), 3,
+                   {"key 'mail.password_file'", "cannot read", "No such file or directory"}));
+  EXPECT_TRUE(Says(ErrorOf("mail:\n  username: u\n  password_file: \"\"\n"), 3,
+                   {"key 'mail.password_file'", "empty string"}));
+}
+
+TEST(MailConfigTest, Errors) {
+  EXPECT_TRUE(
+      Says(ErrorOf("mail:\n  smtp: http://127.0.0.1:25\n  from: a@b\n"), 2,
+           {"key 'mail.smtp'", "does not start with smtp:// or smtps://", "smtp://127.0.0.1:25"}));
+  EXPECT_TRUE(Says(ErrorOf("mail:\n  smtp: 127.0.0.1:25\n  from: a@b\n"), 2,
+                   {"key 'mail.smtp'", "does not start with"}));
+  EXPECT_TRUE(
+      Says(ErrorOf("mail:\n  smtp: smtp://\n  from: a@b\n"), 2, {"key 'mail.smtp'", "no host"}));
+  EXPECT_TRUE(
+      Says(ErrorOf("mail:\n  smtp: smtp://:25\n  from: a@b\n"), 2, {"key 'mail.smtp'", "no host"}));
+  EXPECT_TRUE(Says(ErrorOf("mail:\n  smtp: \"smtp://relay .example\"\n  from: a@b\n"), 2,
+                   {"key 'mail.smtp'", "space"}));
+  EXPECT_TRUE(Says(ErrorOf("mail:\n  smtp: smtp://user:pw@relay.example\n  from: a@b\n"), 2,
+                   {"key 'mail.smtp'", "credentials", "'username' and 'password'"}));
+  EXPECT_TRUE(Says(ErrorOf("mail:\n  smtp: [a]\n"), 2,
+                   {"key 'mail.smtp'", "expected an SMTP URL", "got a list"}));
+  EXPECT_TRUE(Says(ErrorOf("mail:\n  smtp: smtp://127.0.0.1:2525\n"), 1,
+                   {"key 'mail'", "missing key 'from'", "needed with 'smtp'"}));
+  for (const char* from :
+       {"updns", "\"@example.org\"", "updns@", "a@b@c", "\"Updns <u@example.org>\"",
+        "\"a b@example.org\"", "u\u00e9@example.org", "\"a@b\\r\\nRCPT TO:<x@y>\""}) {
+    EXPECT_TRUE(Says(ErrorOf(std::string("mail:\n  from: ") + from + "\n"), 2, {"key 'mail.from'"}))
+        << from;
+  }
+  EXPECT_TRUE(Says(ErrorOf("mail:\n  from: \"\"\n"), 2, {"key 'mail.from'", "empty string"}));
+  EXPECT_TRUE(ParseConfig("mail:\n  from: " + std::string(250, 'a') + "@b.c\n", kSource).ok());
+  EXPECT_TRUE(Says(ErrorOf("mail:\n  from: " + std::string(251, 'a') + "@b.c\n"), 2,
+                   {"key 'mail.from'", "255 characters long; at most 254"}));
+  EXPECT_TRUE(Says(ErrorOf("mail:\n  reset_url: ftp://x/\n"), 2,
+                   {"key 'mail.reset_url'", "does not start with http:// or https://"}));
+  EXPECT_TRUE(
+      Says(ErrorOf("mail:\n  reset_url: \"\"\n"), 2, {"key 'mail.reset_url'", "empty string"}));
+  EXPECT_TRUE(Says(ErrorOf("mail:\n  starttls: yes\n"), 2,
+                   {"key 'mail.starttls'", "expected true or false", "got 'yes'"}));
+  EXPECT_TRUE(Says(ErrorOf("mail:\n  starttls: 1\n"), 2,
+                   {"key 'mail.starttls'", "expected true or false"}));
+  EXPECT_TRUE(Says(ErrorOf("mail:\n  password: x\n"), 2,
+                   {"key 'mail.password'", "a password needs 'username' as well"}));
+  EXPECT_TRUE(Says(ErrorOf("mail:\n  username: u\n"), 2,
+                   {"key 'mail.username'", "'username' needs 'password' or 'password_file'"}));
+  EXPECT_TRUE(Says(ErrorOf("mail:\n  retry_initial: 0\n"), 2,
+                   {"key 'mail.retry_initial'", "0 is out of range", "1 to 86400"}));
+  EXPECT_TRUE(Says(ErrorOf("mail:\n  retry_max: 30d\n"), 2, {"key 'mail.retry_max'", "got '30d'"}));
+  EXPECT_TRUE(Says(ErrorOf("mail:\n  retry_initial: 120\n  retry_max: 60\n"), 3,
+                   {"key 'mail.retry_max'", "60 is below retry_initial (120)"}));
+  EXPECT_TRUE(Says(ErrorOf("mail:\n  retry_max: 10\n"), 2,
+                   {"key 'mail.retry_max'", "below retry_initial (30)"}));
+  EXPECT_TRUE(
+      Says(ErrorOf("mail:\n  smpt: smtp://x\n"), 2, {"key 'mail.smpt'", "did you mean 'smtp'"}));
+  EXPECT_TRUE(Says(ErrorOf("mail: smtp://x\n"), 1, {"key 'mail'", "expected a map"}));
+  EXPECT_TRUE(Says(ErrorOf("mial: {}\n"), 1, {"key 'mial'", "did you mean 'mail'", "mail, api"}));
+}
+
+TEST(ApiConfigTest, Errors) {
+  EXPECT_TRUE(Says(ErrorOf("api:\n  session_ttl: 0\n"), 2,
+                   {"key 'api.session_ttl'", "0 is out of range", "1 to 31536000"}));
+  EXPECT_TRUE(
+      Says(ErrorOf("api:\n  reset_ttl: 31536001\n"), 2, {"key 'api.reset_ttl'", "out of range"}));
+  EXPECT_TRUE(Says(ErrorOf("api:\n  move_ttl: 1d\n"), 2, {"key 'api.move_ttl'", "got '1d'"}));
+  EXPECT_TRUE(Says(
+      ErrorOf("api:\n  sesion_ttl: 5\n"), 2,
+      {"key 'api.sesion_ttl'", "did you mean 'session_ttl'", "session_ttl, reset_ttl, move_ttl"}));
+  EXPECT_TRUE(Says(ErrorOf("api:\n  session_ttl: 5\n  session_ttl: 6\n"), 3, {"duplicate key"}));
+}
+
 // --- LoadConfig ------------------------------------------------------------
 
 TEST(LoadConfigTest, ReadsAFile) {
