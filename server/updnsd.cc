@@ -17,6 +17,7 @@
 #include "server/dns_worker.h"
 #include "server/dyndns_service.h"
 #include "server/http_server.h"
+#include "server/mailer.h"
 #include "server/setup.h"
 #include "update/writer.h"
 #include "zone/name.h"
@@ -134,8 +135,14 @@ int main(int argc, char** argv) {
       }
     }
   }
-  // The writer is the daemon's only LMDB writer; HTTP updates go through it.
+  // The writer is the daemon's only LMDB writer for requests; HTTP updates
+  // go through it. The mailer drains the outbox on its own thread.
   update::Writer writer(**store);
+  auto mailer = server::Mailer::Create(**store, config->mail);
+  if (!mailer.ok()) {
+    Log(LogLevel::kError, "%s", std::string(mailer.status().message()).c_str());
+    return 1;
+  }
   std::unique_ptr<server::DyndnsService> dyndns;
   std::unique_ptr<server::ApiService> api;
   std::unique_ptr<server::HttpServer> http;
@@ -155,7 +162,7 @@ int main(int argc, char** argv) {
     api_options.reset_ttl = config->api.reset_ttl_seconds;
     api_options.move_ttl = config->api.move_ttl_seconds;
     api_options.reset_url = config->mail.reset_url;
-    // The mailer, when there is one, is woken through api_options.on_mail_queued.
+    api_options.on_mail_queued = [mail = mailer->get()] { mail->Wake(); };
     api = std::make_unique<server::ApiService>(**store, writer, std::move(api_options));
     server::HttpServerOptions http_options;
     http_options.listen = config->http.listen;
@@ -182,6 +189,7 @@ int main(int argc, char** argv) {
     http = std::move(created).value();
   }
   writer.Start();
+  (*mailer)->Start();
   if (http) http->Start();
   for (auto& worker : workers) worker->Start();
   for (const config::Endpoint& ep : config->http.listen)
@@ -208,6 +216,7 @@ int main(int argc, char** argv) {
   // Stop taking requests first, then let the writer finish what it has.
   if (http) http->Stop();
   writer.Stop();
+  (*mailer)->Stop();
   for (auto& worker : workers) worker->Stop();
   workers.clear();
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);
