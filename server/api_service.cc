@@ -874,23 +874,31 @@ void ApiService::Impl::ResetPassword(const json& body, HttpReply reply) {
       return reply(Error(400, "invalid_token", "The reset token is unknown, used or expired."));
     }
   }
-  Mutate(
-      [token = std::move(token.value), password = std::move(password.value)](
-          storage::WriteTxn& txn, update::WriteContext& context) {
-        auto record = FindOneTimeToken(txn, token, Purpose::kPasswordReset, context.now());
-        if (!record) {
-          return Refuse(
-              Error(400, "invalid_token", "The reset token is unknown, used or expired."));
-        }
-        Status s = update::ResetPassword(txn, token, password, context.now());
-        if (s.IsInvalid() || s.IsNotFound())
-          return Refuse(Error(400, "invalid_token", s.message()));
-        if (!s.ok()) return Refuse(StoreError(s));
-        // No session needs ending: reset tokens come from UnlinkAccount,
-        // which ended them all and left no password to open new ones.
-        return Commit(JsonResponse(200, {{"name", record->account}}));
-      },
-      std::move(reply));
+  // scrypt is slow on purpose: hash on the password pool, not in the writer.
+  RunPasswordCheck(reply, [this, token = std::move(token.value),
+                           password = std::move(password.value)](HttpReply reply) mutable {
+    auto hash = update::HashPassword(password);
+    if (!hash.ok()) {
+      return reply(Error(422, "invalid_field", hash.status().message(), {{"field", "password"}}));
+    }
+    Mutate(
+        [token = std::move(token), hash = std::move(hash).value()](
+            storage::WriteTxn& txn, update::WriteContext& context) {
+          auto record = FindOneTimeToken(txn, token, Purpose::kPasswordReset, context.now());
+          if (!record) {
+            return Refuse(
+                Error(400, "invalid_token", "The reset token is unknown, used or expired."));
+          }
+          Status s = update::ResetPasswordHash(txn, token, hash, context.now());
+          if (s.IsInvalid() || s.IsNotFound())
+            return Refuse(Error(400, "invalid_token", s.message()));
+          if (!s.ok()) return Refuse(StoreError(s));
+          // No session needs ending: reset tokens come from UnlinkAccount,
+          // which ended them all and left no password to open new ones.
+          return Commit(JsonResponse(200, {{"name", record->account}}));
+        },
+        std::move(reply));
+  });
 }
 
 // --- ApiService --------------------------------------------------------------------------

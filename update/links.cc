@@ -335,6 +335,13 @@ Status UnlinkAccount(storage::WriteTxn& txn, std::string_view account_name,
 
 Status ResetPassword(storage::WriteTxn& txn, std::string_view token, std::string_view password,
                      uint64_t now) {
+  auto hash = HashPassword(password);
+  if (!hash.ok()) return hash.status().WithContext("new password: ");
+  return ResetPasswordHash(txn, token, std::move(hash).value(), now);
+}
+
+Status ResetPasswordHash(storage::WriteTxn& txn, std::string_view token,
+                         std::string password_hash, uint64_t now) {
   auto record = FindOneTimeToken(txn, token, OneTimeTokenRecord::Purpose::kPasswordReset,
                                  "password reset link", now);
   if (!record.ok()) return record.status();
@@ -344,9 +351,7 @@ Status ResetPassword(storage::WriteTxn& txn, std::string_view token, std::string
   }
   auto account = AccountRecord::Decode(*value);
   if (!account.ok()) return account.status();
-  auto hash = HashPassword(password);
-  if (!hash.ok()) return hash.status().WithContext("new password: ");
-  account->password_hash = std::move(hash).value();
+  account->password_hash = std::move(password_hash);
   if (Status s = PutAccount(txn, *account); !s.ok()) return s;
   // One-time: this token dies, and so do older reset links of the account.
   const std::string& owner = account->name;

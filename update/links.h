@@ -103,6 +103,10 @@ Status UnlinkAccount(storage::WriteTxn& txn, std::string_view account, const Unl
 // HashPassword refuses (the token then stays valid once the txn aborts).
 Status ResetPassword(storage::WriteTxn& txn, std::string_view token, std::string_view password,
                      uint64_t now);
+// The same with the new password already hashed (update/credentials.h
+// HashPassword), so that the daemon hashes before its writer, not inside it.
+Status ResetPasswordHash(storage::WriteTxn& txn, std::string_view token,
+                         std::string password_hash, uint64_t now);
 
 // --- Host moves ------------------------------------------------------------
 
