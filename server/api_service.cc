@@ -478,7 +478,7 @@ void ApiService::Impl::Login(const HttpRequest& request, HttpReply reply) {
               if (current->state != storage::State::kActive) return Refuse(AccountDisabled());
               if (!current->linked_reseller.empty()) return Refuse(LoginViaReseller());
               if (current->password_hash != verified_hash) return Refuse(InvalidCredentials());
-              auto session = update::CreateSession(txn, current->name, /*via_reseller=*/false,
+              auto session = update::CreateSession(txn, current->name, /*reseller=*/"",
                                                    context.now(), options->session_ttl);
               if (!session.ok()) return Refuse(StoreError(session.status()));
               return Commit(SessionCreated(*session));
@@ -535,7 +535,7 @@ void ApiService::Impl::ResellerLogin(const HttpRequest& request, HttpReply reply
                                 "No account is linked to reseller account '" + name + "'."));
           }
           if (account->state != storage::State::kActive) return Refuse(AccountDisabled());
-          auto session = update::CreateSession(txn, account->name, /*via_reseller=*/true,
+          auto session = update::CreateSession(txn, account->name, /*reseller=*/current->name,
                                                context.now(), options->session_ttl);
           if (!session.ok()) return Refuse(StoreError(session.status()));
           return Commit(SessionCreated(*session));

@@ -86,6 +86,7 @@ Result<ResellerRecord> ResellerRecord::Decode(std::string_view value) {
 std::string SessionRecord::Encode() const {
   Encoder e;
   e.U8(kVersion).Bytes(account).U8(via_reseller ? 1 : 0).U64(created_at).U64(expires_at);
+  e.Bytes(reseller);
   return e.Take();
 }
 
@@ -97,6 +98,7 @@ Result<SessionRecord> SessionRecord::Decode(std::string_view value) {
   r.via_reseller = d.U8() != 0;
   r.created_at = d.U64();
   r.expires_at = d.U64();
+  r.reseller = d.Bytes();
   if (!d.ok() || !d.at_end()) return Status::Corrupt("session record: bad length");
   return r;
 }

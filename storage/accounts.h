@@ -58,6 +58,7 @@ struct SessionRecord {
   static constexpr uint8_t kVersion = 1;
   std::string account;
   bool via_reseller = false;  // logged in with the linked reseller's credentials
+  std::string reseller;       // which reseller, so that a relink elsewhere ends it
   uint64_t created_at = 0;
   uint64_t expires_at = 0;
 

@@ -43,13 +43,14 @@ Result<size_t> DeleteWhere(storage::WriteTxn& txn, Match match, size_t limit) {
 }  // namespace
 
 Result<NewSession> CreateSession(storage::WriteTxn& txn, std::string_view account,
-                                 bool via_reseller, uint64_t now, uint64_t ttl) {
+                                 std::string_view reseller, uint64_t now, uint64_t ttl) {
   auto token = NewToken();
   if (!token.ok()) return token.status();
   NewSession session;
   session.token = std::move(token).value();
   session.record.account = std::string(account);
-  session.record.via_reseller = via_reseller;
+  session.record.via_reseller = !reseller.empty();
+  session.record.reseller = std::string(reseller);
   session.record.created_at = now;
   session.record.expires_at = now + ttl;
   if (Status s = txn.Put(Table::kSessions, TokenDigest(session.token), session.record.Encode());
@@ -83,7 +84,8 @@ SessionLookup FindSession(const storage::Txn& txn, std::string_view token, uint6
 
 bool SessionGrantsAccess(const SessionRecord& session, const storage::AccountRecord& account) {
   if (account.name != session.account || account.state != storage::State::kActive) return false;
-  if (session.via_reseller) return !account.linked_reseller.empty();
+  // A reseller session lives only while that same reseller stays linked.
+  if (session.via_reseller) return account.linked_reseller == session.reseller;
   return account.linked_reseller.empty() && !account.password_hash.empty();
 }
 

@@ -31,11 +31,14 @@ struct NewSession {
 };
 
 // Creates a session for `account` valid for `ttl` seconds from `now` (it is
-// refused once `now` passes `expires_at` = now + ttl). The account is not
+// refused once `now` passes `expires_at` = now + ttl). `reseller` names the
+// reseller account whose credentials opened it, empty for the account's own
+// password; such a session dies when the account is linked elsewhere. The
+// account is not
 // checked here: the caller has authenticated it. IoError when the random
 // generator fails, or the store's error.
 Result<NewSession> CreateSession(storage::WriteTxn& txn, std::string_view account,
-                                 bool via_reseller, uint64_t now, uint64_t ttl);
+                                 std::string_view reseller, uint64_t now, uint64_t ttl);
 
 struct SessionLookup {
   enum class State {
