@@ -14,15 +14,13 @@
 #include <set>
 
 #include "storage/store.h"
-#include "tests/server/dyndns_fixture.h"
+#include "tests/server/api_client.h"
 #include "update/outbox.h"
 
 namespace updns::test {
 namespace {
 
 using json = nlohmann::json;
-
-constexpr const char* kResetUrl = "https://dyn.example/reset?token=";
 
 struct ApiDaemonOptions {
   unsigned session_ttl = 3600;  // seconds
@@ -31,96 +29,28 @@ struct ApiDaemonOptions {
 
 // updnsd serving dyn.example, with HTTP, the API lifetimes of `options` and
 // mail.reset_url set (no SMTP relay: queued mail stays in the outbox).
-class ApiDaemon {
+class ApiDaemon : public HttpUpdnsd {
  public:
   bool Start(const ApiDaemonOptions& options, std::string* error) {
-    if (!dir_.ok()) {
-      *error = "cannot create a temp dir";
-      return false;
-    }
-    WriteFile(zone_path(), DyndnsDaemon::ZoneText());
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      dns_port_ = PickFreePort(false);
-      http_port_ = PickFreePort(false);
-      if (dns_port_ == 0 || http_port_ == 0 || dns_port_ == http_port_) continue;
-      WriteFile(config_path(), ConfigText(options));
-      std::filesystem::remove_all(dir_.path() / "db");
-      std::filesystem::remove(log_path());
-      if (!process_.Start({UPDNSD_PATH, "--config", config_path().string()}, dir_.path(),
-                          log_path(), log_path(), error)) {
-        return false;
-      }
-      auto deadline = Clock::now() + std::chrono::seconds(10);
-      while (Clock::now() < deadline && process_.Running()) {
-        if (log().find("updnsd started") != std::string::npos &&
-            HttpConnection().Connect(http_port_, milliseconds(200))) {
-          return true;
-        }
-        std::this_thread::sleep_for(milliseconds(20));
-      }
-      *error = process_.Running()
-                   ? "updnsd did not start within 10 s"
-                   : "updnsd exited at start (" + DescribeWaitStatus(process_.status()) + ")";
-      *error += "; its log:\n" + log();
-      process_.Kill();
-    }
-    return false;
+    return StartFresh([&] { return ConfigText(options); },
+                      [&](std::string* e) { return LaunchUntilHttp(e); }, error);
   }
 
   std::string ConfigText(const ApiDaemonOptions& o) const {
-    std::string d = dir_.path().string();
-    std::string text;
-    text += "server:\n  listen: [\"127.0.0.1@" + std::to_string(dns_port_) + "\"]\n";
-    text += "  workers: 1\n";
-    text += "storage:\n  path: " + d + "/db\n  map_size: 64MiB\n";
-    text += "http:\n  listen: [\"127.0.0.1:" + std::to_string(http_port_) + "\"]\n";
-    text += "zones:\n  - name: dyn.example\n    file: " + zone_path().string() + "\n";
-    text += "    host_ttl: 30\n";
+    std::string text = ListenersAndStorageConfig() + ZonesConfig(30);
     text += "mail:\n  reset_url: \"" + std::string(kResetUrl) + "\"\n";
     text += "api:\n  session_ttl: " + std::to_string(o.session_ttl) + "\n";
     text += "  move_ttl: " + std::to_string(o.move_ttl) + "\n";
     return text;
   }
 
-  CommandResult Ctl(const std::vector<std::string>& args,
-                    const std::string& stdin_text = "") const {
-    std::vector<std::string> argv = {UPDNSCTL_PATH, "--config", config_path().string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv, stdin_text, dir_.path());
-  }
-
   bool Stop() { return process_.Stop(SIGTERM, milliseconds(5000)); }
-  Process& process() { return process_; }
-  uint16_t http_port() const { return http_port_; }
-  std::filesystem::path db_path() const { return dir_.path() / "db"; }
-  std::filesystem::path config_path() const { return dir_.path() / "updns.yaml"; }
-  std::filesystem::path zone_path() const { return dir_.path() / "dyn.example.zone"; }
-  std::filesystem::path log_path() const { return dir_.path() / "updnsd.log"; }
-  std::string log() const { return ReadFile(log_path()); }
-
- private:
-  TempDir dir_;
-  Process process_;
-  uint16_t dns_port_ = 0;
-  uint16_t http_port_ = 0;
 };
 
-// An answer of the API: the HTTP result and its body as JSON (null when the
-// body is not JSON).
-struct Reply {
-  HttpResult http;
-  json body;
-  int status() const { return http.status; }
-  // error.code of an error answer, "" otherwise.
-  std::string code() const {
-    if (!body.is_object() || !body.contains("error") || !body["error"].is_object()) return "";
-    return body["error"].value("code", "");
-  }
-  std::string Describe() const { return http.raw; }
-};
-
-class ApiTest : public ::testing::Test {
+class ApiTest : public ::testing::Test, protected ApiClient {
  protected:
+  const HttpUpdnsd& api_daemon() const override { return daemon_; }
+
   virtual ApiDaemonOptions Options() const { return {}; }
 
   void SetUp() override {
@@ -134,64 +64,7 @@ class ApiTest : public ::testing::Test {
     EXPECT_TRUE(daemon_.Stop()) << "updnsd did not stop on SIGTERM";
   }
 
-  // --- Provisioning with updnsctl ---
-
-  void AddAccount(const std::string& name, const std::string& password,
-                  const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {"account", "add", name, "--email", name + "@example.org"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    CommandResult r = daemon_.Ctl(args, password + "\n");
-    ASSERT_EQ(r.exit_code, 0) << "account add " << name << ": " << r.Describe();
-  }
-
-  void AddReseller(const std::string& name, const std::string& password) {
-    CommandResult r =
-        daemon_.Ctl({"reseller", "add", name, "--email", name + "@shop.example"}, password + "\n");
-    ASSERT_EQ(r.exit_code, 0) << "reseller add " << name << ": " << r.Describe();
-  }
-
   // --- HTTP ---
-
-  // One request on a new connection. `body` is sent as is (with a
-  // Content-Length) when given.
-  Reply Raw(const std::string& method, const std::string& path,
-            const std::optional<std::string>& body, const std::string& token = "",
-            const std::string& extra_headers = "") {
-    std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
-    request += "Connection: close\r\n";
-    if (!token.empty()) request += "Authorization: Bearer " + token + "\r\n";
-    request += extra_headers;
-    if (body) {
-      request += "Content-Type: application/json\r\n";
-      request += "Content-Length: " + std::to_string(body->size()) + "\r\n\r\n" + *body;
-    } else {
-      request += method == "POST" ? "Content-Length: 0\r\n\r\n" : "\r\n";
-    }
-    Reply reply;
-    HttpConnection connection;
-    if (!connection.Connect(daemon_.http_port())) return reply;
-    reply.http = connection.Exchange(request);
-    reply.body = json::parse(reply.http.body, nullptr, false);
-    if (reply.body.is_discarded()) reply.body = nullptr;
-    return reply;
-  }
-
-  Reply Call(const std::string& method, const std::string& path, const json& body,
-             const std::string& token = "") {
-    return Raw(method, path, body.dump(), token);
-  }
-  Reply Call(const std::string& method, const std::string& path, const std::string& token = "") {
-    return Raw(method, path, std::nullopt, token);
-  }
-
-  // Logs in and returns the session token ("" after a failed expectation).
-  std::string Login(const std::string& name, const std::string& password,
-                    const std::string& path = "/api/v1/login") {
-    Reply r = Call("POST", path, json{{"name", name}, {"password", password}});
-    EXPECT_EQ(r.status(), 200) << "login " << name << ": " << r.Describe();
-    if (r.status() != 200 || !r.body.contains("token")) return "";
-    return r.body["token"].get<std::string>();
-  }
 
   void AddHostViaApi(const std::string& token, const std::string& host) {
     Reply r = Call("POST", "/api/v1/hosts", json{{"hostname", host}}, token);
@@ -256,16 +129,6 @@ class ApiTest : public ::testing::Test {
     if (!listed.ok()) return mails;
     for (auto& [id, mail] : *listed) mails.push_back(std::move(mail));
     return mails;
-  }
-
-  // The reset token in a reset mail's body: what follows kResetUrl.
-  static std::string ResetToken(const std::string& body) {
-    size_t at = body.find(kResetUrl);
-    if (at == std::string::npos) return "";
-    at += std::string_view(kResetUrl).size();
-    size_t end = at;
-    while (end < body.size() && std::isalnum(static_cast<unsigned char>(body[end]))) ++end;
-    return body.substr(at, end - at);
   }
 
   ApiDaemon daemon_;

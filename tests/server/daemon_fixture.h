@@ -1,10 +1,7 @@
-// Shared helpers of the end-to-end DNS tests: temp dirs, free ports, child
-// processes (updnsd, nsd), and a small DNS client on ldns with our own
-// sockets. Header-only; every function is inline.
-//
-// Every child process is started in its own process group with
-// PR_SET_PDEATHSIG, and killed (group and all) when its Process object goes
-// away, so a failing or crashing test leaves nothing running.
+// Shared helpers of the end-to-end DNS tests: temp dirs, free ports, the
+// daemons (updnsd, nsd), and a small DNS client on ldns with our own
+// sockets. Header-only; every function is inline. Child processes and file
+// helpers come from tests/support/process.h.
 #pragma once
 
 // stdbool.h first: without __bool_true_false_are_defined, ldns/common.h
@@ -34,6 +31,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -43,23 +41,11 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/process.h"
+
 namespace updns::test {
 
-using Clock = std::chrono::steady_clock;
-using std::chrono::milliseconds;
 using Bytes = std::vector<uint8_t>;
-
-inline std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-inline void WriteFile(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-}
 
 // A fresh directory under $TMPDIR (or /tmp), removed with its contents.
 class TempDir {
@@ -81,31 +67,6 @@ class TempDir {
 
  private:
   std::filesystem::path path_;
-};
-
-// A file descriptor closed on destruction.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() { Reset(); }
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  int get() const { return fd_; }
-  bool ok() const { return fd_ >= 0; }
-  void Reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
 };
 
 // ---------------------------------------------------------------------------
@@ -184,126 +145,6 @@ inline uint16_t PickFreePort(bool with_ipv6) {
     return port;
   }
   return 0;
-}
-
-// ---------------------------------------------------------------------------
-// Child processes
-
-class Process {
- public:
-  Process() = default;
-  ~Process() { Kill(); }
-  Process(const Process&) = delete;
-  Process& operator=(const Process&) = delete;
-
-  // Starts argv[0] (a path) in `cwd` with stdout and stderr appended to the
-  // given files. Returns false with a message when it cannot be started.
-  bool Start(const std::vector<std::string>& argv, const std::filesystem::path& cwd,
-             const std::filesystem::path& stdout_path, const std::filesystem::path& stderr_path,
-             std::string* error) {
-    Kill();
-    // Everything the child needs is prepared before fork(): between fork()
-    // and exec() only async-signal-safe calls are made.
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    Fd out(::open(stdout_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
-    Fd err(::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
-    if (!out.ok() || !err.ok()) {
-      *error = "cannot open the output files in " + stdout_path.parent_path().string();
-      return false;
-    }
-    std::string dir = cwd.string();
-    pid_t parent = ::getpid();
-    pid_t pid = ::fork();
-    if (pid < 0) {
-      *error = std::string("fork: ") + std::strerror(errno);
-      return false;
-    }
-    if (pid == 0) {
-      ::setpgid(0, 0);
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);
-      ::dup2(out.get(), STDOUT_FILENO);
-      ::dup2(err.get(), STDERR_FILENO);
-      int null = ::open("/dev/null", O_RDONLY);
-      if (null >= 0) ::dup2(null, STDIN_FILENO);
-      if (::chdir(dir.c_str()) != 0) ::_exit(127);
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    ::setpgid(pid, pid);  // also from here, so that Kill() never races the child
-    pid_ = pid;
-    exited_ = false;
-    status_ = 0;
-    return true;
-  }
-
-  pid_t pid() const { return pid_; }
-
-  // Whether the child still runs (reaps it when it has exited).
-  bool Running() {
-    if (pid_ <= 0 || exited_) return false;
-    int status = 0;
-    pid_t r = ::waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) {
-      exited_ = true;
-      status_ = status;
-      return false;
-    }
-    return r == 0;
-  }
-
-  // The wait status once the child has exited.
-  bool exited() const { return exited_; }
-  int status() const { return status_; }
-
-  // Waits up to `timeout` for the child to exit by itself.
-  bool WaitExit(milliseconds timeout) {
-    auto deadline = Clock::now() + timeout;
-    while (Running()) {
-      if (Clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(milliseconds(5));
-    }
-    return exited_;
-  }
-
-  // Sends `signal` and waits up to `timeout` for the exit. False when it did
-  // not exit in time (it is then killed).
-  bool Stop(int signal, milliseconds timeout) {
-    if (!Running()) return exited_;
-    ::kill(pid_, signal);
-    if (WaitExit(timeout)) return true;
-    Kill();
-    return false;
-  }
-
-  // SIGKILL to the child's process group (nsd's server processes too), then
-  // reaps the child. The group is signalled only while the child is not
-  // reaped yet, so its id cannot have been reused.
-  void Kill() {
-    if (pid_ > 0 && !exited_) {
-      ::kill(-pid_, SIGKILL);
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      if (::waitpid(pid_, &status, 0) == pid_) status_ = status;
-      exited_ = true;
-    }
-  }
-
- private:
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  int status_ = 0;
-};
-
-inline std::string DescribeWaitStatus(int status) {
-  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return std::string("killed by signal ") + strsignal(WTERMSIG(status));
-  return "wait status " + std::to_string(status);
 }
 
 // ---------------------------------------------------------------------------
@@ -424,41 +265,50 @@ inline Bytes Framed(const Bytes& message) {
   return out;
 }
 
+// A non-blocking TCP socket (TCP_NODELAY) in `fd`, connected to `server`
+// within `timeout`; false when that fails.
+inline bool ConnectTcp(Fd& fd, const SocketAddress& server, milliseconds timeout) {
+  fd = Fd(::socket(server.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd.ok()) return false;
+  int one = 1;
+  ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (::connect(fd.get(), server.get(), server.length) == 0) return true;
+  if (errno != EINPROGRESS) return false;
+  pollfd p{fd.get(), POLLOUT, 0};
+  if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return false;
+  int error = 0;
+  socklen_t length = sizeof(error);
+  ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
+  return error == 0;
+}
+
+// Writes all `size` bytes at `data` to the non-blocking socket `fd`, in one
+// send() call where the kernel allows; false when the peer is gone.
+inline bool SendAll(const Fd& fd, const void* data, size_t size) {
+  const char* bytes = static_cast<const char*>(data);
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::send(fd.get(), bytes + done, size - done, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EINTR) return false;
+      pollfd p{fd.get(), POLLOUT, 0};
+      ::poll(&p, 1, 1000);
+      continue;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
 // A DNS-over-TCP client connection (RFC 1035 §4.2.2 two-byte framing).
 class TcpConnection {
  public:
   bool Connect(const SocketAddress& server, milliseconds timeout) {
-    fd_ = Fd(::socket(server.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd_.ok()) return false;
-    int one = 1;
-    ::setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (::connect(fd_.get(), server.get(), server.length) != 0) {
-      if (errno != EINPROGRESS) return false;
-      pollfd p{fd_.get(), POLLOUT, 0};
-      if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return false;
-      int error = 0;
-      socklen_t length = sizeof(error);
-      ::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &error, &length);
-      if (error != 0) return false;
-    }
-    return true;
+    return ConnectTcp(fd_, server, timeout);
   }
 
   // Writes all of `bytes` in one send() call where the kernel allows.
-  bool SendRaw(const Bytes& bytes) {
-    size_t done = 0;
-    while (done < bytes.size()) {
-      ssize_t n = ::send(fd_.get(), bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-      if (n < 0) {
-        if (errno != EAGAIN && errno != EINTR) return false;
-        pollfd p{fd_.get(), POLLOUT, 0};
-        ::poll(&p, 1, 1000);
-        continue;
-      }
-      done += static_cast<size_t>(n);
-    }
-    return true;
-  }
+  bool SendRaw(const Bytes& bytes) { return SendAll(fd_, bytes.data(), bytes.size()); }
 
   bool Send(const Bytes& message) { return SendRaw(Framed(message)); }
 
@@ -533,6 +383,26 @@ inline std::filesystem::path TestDataDir() {
   return std::filesystem::path(UPDNS_SOURCE_DIR) / "tests" / "data";
 }
 
+// Waits up to 10 s, while `process` runs, for `ready`, probing every `step`.
+// False when it did not get ready: *error then says why (`not_ready` when it
+// still runs, else how `program` exited) followed by `log()`, and the
+// process is killed.
+inline bool AwaitStart(Process& process, const std::string& program, const std::string& not_ready,
+                       const std::function<bool()>& ready, milliseconds step,
+                       const std::function<std::string()>& log, std::string* error) {
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < deadline && process.Running()) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(step);
+  }
+  *error = process.Running()
+               ? not_ready
+               : program + " exited at start (" + DescribeWaitStatus(process.status()) + ")";
+  *error += "; its log:\n" + log();
+  process.Kill();
+  return false;
+}
+
 // True once `server` answers the SOA query of test.example with NOERROR and
 // the SOA, i.e. the zone is loaded and a worker is listening.
 inline bool AnswersSoa(const SocketAddress& server) {
@@ -578,31 +448,22 @@ class UpdnsDaemon {
                           log_path(), error)) {
         return false;
       }
-      auto deadline = Clock::now() + std::chrono::seconds(10);
-      while (Clock::now() < deadline && process_.Running()) {
-        if (AnswersSoa(udp4())) {
-          if (options.wait_for_started_log) WaitForLog("updnsd started", milliseconds(2000));
-          return true;
-        }
-        std::this_thread::sleep_for(options.poll_interval);
+      auto answers = [&] {
+        if (!AnswersSoa(udp4())) return false;
+        if (options.wait_for_started_log) WaitForLog("updnsd started", milliseconds(2000));
+        return true;
+      };
+      if (AwaitStart(process_, "updnsd", "updnsd did not answer the SOA query within 10 s", answers,
+                     options.poll_interval, [&] { return log(); }, error)) {
+        return true;
       }
-      *error = process_.Running()
-                   ? "updnsd did not answer the SOA query within 10 s"
-                   : "updnsd exited at start (" + DescribeWaitStatus(process_.status()) + ")";
-      *error += "; its log:\n" + log();
-      process_.Kill();
     }
     return false;
   }
 
   // Waits until the log contains `text`; false after `timeout`.
   bool WaitForLog(const std::string& text, milliseconds timeout) const {
-    auto deadline = Clock::now() + timeout;
-    while (log().find(text) == std::string::npos) {
-      if (Clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(milliseconds(2));
-    }
-    return true;
+    return WaitForFileText(log_path(), text, timeout, milliseconds(2));
   }
 
   std::string ConfigText(const UpdnsOptions& options) const {
@@ -663,16 +524,11 @@ class NsdDaemon {
                           log_path(), error)) {
         return false;
       }
-      auto deadline = Clock::now() + std::chrono::seconds(10);
-      while (Clock::now() < deadline && process_.Running()) {
-        if (AnswersSoa(udp4())) return true;
-        std::this_thread::sleep_for(milliseconds(20));
+      auto nsd_log = [&] { return ReadFile(log_path()) + ReadFile(dir_.path() / "nsd.log"); };
+      if (AwaitStart(process_, "nsd", "nsd did not answer the SOA query within 10 s",
+                     [&] { return AnswersSoa(udp4()); }, milliseconds(20), nsd_log, error)) {
+        return true;
       }
-      *error = process_.Running()
-                   ? "nsd did not answer the SOA query within 10 s"
-                   : "nsd exited at start (" + DescribeWaitStatus(process_.status()) + ")";
-      *error += "; its log:\n" + ReadFile(log_path()) + ReadFile(dir_.path() / "nsd.log");
-      process_.Kill();
     }
     return false;
   }

@@ -1,112 +1,16 @@
 // Helpers of the dyndns2 end-to-end tests: updnsd with its HTTP listener on
-// a free loopback port serving a zone of its own, updnsctl and other
-// programs (curl, ddclient, inadyn) run to completion with their output
-// captured, a small HTTP/1.1 client on raw sockets, and DNS look-ups on ldns.
-// Header-only; builds on daemon_fixture.h (processes, sockets, ldns).
+// a free loopback port serving a zone of its own, a small HTTP/1.1 client on
+// raw sockets, and DNS look-ups on ldns. Header-only; builds on
+// daemon_fixture.h (sockets, ldns) and tests/support/process.h (updnsctl
+// and other programs such as curl, ddclient, inadyn run to completion).
 #pragma once
 
-#include <atomic>
+#include <functional>
 #include <map>
 
 #include "tests/server/daemon_fixture.h"
 
 namespace updns::test {
-
-// ---------------------------------------------------------------------------
-// Programs run to completion
-
-struct CommandResult {
-  int exit_code = -1;  // -1: did not exit normally (signal, timeout, exec failure)
-  bool timed_out = false;
-  std::string out, err;
-  std::string Describe() const {
-    return "exit " + std::to_string(exit_code) + (timed_out ? " (timed out)" : "") + "\nstdout:\n" +
-           out + "\nstderr:\n" + err;
-  }
-};
-
-// Runs argv (argv[0] looked up in PATH when it has no '/') in `scratch` with
-// `stdin_text` on its stdin; its stdout and stderr go to files in `scratch`.
-// Killed (its whole process group) after `timeout`.
-inline CommandResult RunCommand(const std::vector<std::string>& argv, const std::string& stdin_text,
-                                const std::filesystem::path& scratch,
-                                milliseconds timeout = milliseconds(20000)) {
-  static std::atomic<unsigned> counter{0};
-  std::string tag = std::to_string(::getpid()) + "-" + std::to_string(counter++);
-  std::filesystem::path in_path = scratch / ("cmd-" + tag + ".in");
-  std::filesystem::path out_path = scratch / ("cmd-" + tag + ".out");
-  std::filesystem::path err_path = scratch / ("cmd-" + tag + ".err");
-  WriteFile(in_path, stdin_text);
-  CommandResult result;
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  Fd in(::open(in_path.c_str(), O_RDONLY | O_CLOEXEC));
-  Fd out(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  Fd err(::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!in.ok() || !out.ok() || !err.ok()) {
-    result.err = "cannot create the capture files in " + scratch.string();
-    return result;
-  }
-  std::string dir = scratch.string();
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    result.err = std::string("fork: ") + std::strerror(errno);
-    return result;
-  }
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    ::dup2(in.get(), STDIN_FILENO);
-    ::dup2(out.get(), STDOUT_FILENO);
-    ::dup2(err.get(), STDERR_FILENO);
-    if (::chdir(dir.c_str()) != 0) ::_exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  ::setpgid(pid, pid);
-  auto deadline = Clock::now() + timeout;
-  int status = 0;
-  while (true) {
-    pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) break;
-    if (r < 0 && errno != EINTR) break;
-    if (Clock::now() >= deadline) {
-      result.timed_out = true;
-      ::kill(-pid, SIGKILL);
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  if (!result.timed_out && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  result.out = ReadFile(out_path);
-  result.err = ReadFile(err_path);
-  std::error_code ignored;
-  std::filesystem::remove(in_path, ignored);
-  std::filesystem::remove(out_path, ignored);
-  std::filesystem::remove(err_path, ignored);
-  return result;
-}
-
-// Whether `program` is found in PATH (or is an executable path).
-inline bool HaveProgram(const std::string& program) {
-  if (program.find('/') != std::string::npos) return ::access(program.c_str(), X_OK) == 0;
-  const char* path = std::getenv("PATH");
-  std::string dirs = path ? path : "/usr/bin:/bin";
-  dirs += ":/usr/sbin:/sbin";
-  std::stringstream split(dirs);
-  for (std::string dir; std::getline(split, dir, ':');) {
-    if (!dir.empty() && ::access((dir + "/" + program).c_str(), X_OK) == 0) return true;
-  }
-  return false;
-}
 
 // ---------------------------------------------------------------------------
 // HTTP
@@ -207,36 +111,11 @@ class HttpConnection {
  public:
   bool Connect(uint16_t port, milliseconds timeout = milliseconds(2000)) {
     buffer_.clear();
-    SocketAddress server = Loopback4(port);
-    fd_ = Fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd_.ok()) return false;
-    int one = 1;
-    ::setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (::connect(fd_.get(), server.get(), server.length) == 0) return true;
-    if (errno != EINPROGRESS) return false;
-    pollfd p{fd_.get(), POLLOUT, 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return false;
-    int error = 0;
-    socklen_t length = sizeof(error);
-    ::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &error, &length);
-    return error == 0;
+    return ConnectTcp(fd_, Loopback4(port), timeout);
   }
 
   // Writes all of `text`; false when the peer is gone.
-  bool Send(std::string_view text) {
-    size_t done = 0;
-    while (done < text.size()) {
-      ssize_t n = ::send(fd_.get(), text.data() + done, text.size() - done, MSG_NOSIGNAL);
-      if (n < 0) {
-        if (errno != EAGAIN && errno != EINTR) return false;
-        pollfd p{fd_.get(), POLLOUT, 0};
-        ::poll(&p, 1, 1000);
-        continue;
-      }
-      done += static_cast<size_t>(n);
-    }
-    return true;
-  }
+  bool Send(std::string_view text) { return SendAll(fd_, text.data(), text.size()); }
 
   // Reads one response (Content-Length framed, or to EOF without one).
   // status 0 when none came complete within `timeout`; `raw` then holds
@@ -345,13 +224,43 @@ struct DyndnsOptions {
 
 inline constexpr const char* kZone = "dyn.example";
 
-// updnsd serving dyn.example (from a zone file in its temp dir) over UDP and
-// TCP on one free port of 127.0.0.1 and dyndns2 over HTTP on another.
-class DyndnsDaemon {
+// What the updnsd daemons of the HTTP tests share: a temp dir with the
+// config, the zone file of dyn.example, the store and the log; the process;
+// a DNS and an HTTP port on 127.0.0.1; updnsctl on the same config.
+class HttpUpdnsd {
  public:
-  // A fresh store on new ports. False with a message (and the daemon's log)
-  // when it would not start and answer within 10 s.
-  bool Start(const DyndnsOptions& options, std::string* error) {
+  static std::string ZoneText() {
+    return "$ORIGIN dyn.example.\n"
+           "$TTL 3600\n"
+           "@ IN SOA ns1.dyn.example. hostmaster.dyn.example. 1000 3600 900 1209600 300\n"
+           "@ IN NS ns1\n"
+           "ns1 IN A 192.0.2.53\n";
+  }
+
+  // updnsctl --config CONFIG args..., `stdin_text` on its stdin.
+  CommandResult Ctl(const std::vector<std::string>& args,
+                    const std::string& stdin_text = "") const {
+    return RunUpdnsctl(config_path(), args, stdin_text, dir_.path());
+  }
+
+  Process& process() { return process_; }
+  uint16_t dns_port() const { return dns_port_; }
+  uint16_t http_port() const { return http_port_; }
+  const std::filesystem::path& dir() const { return dir_.path(); }
+  std::filesystem::path db_path() const { return dir_.path() / "db"; }
+  std::filesystem::path config_path() const { return dir_.path() / "updns.yaml"; }
+  std::filesystem::path zone_path() const { return dir_.path() / "dyn.example.zone"; }
+  std::filesystem::path log_path() const { return dir_.path() / "updnsd.log"; }
+  std::string log() const { return ReadFile(log_path()); }
+
+ protected:
+  // A fresh store on new ports: writes the zone file, then up to three
+  // times picks free DNS and HTTP ports (and `*extra_port`, when given, all
+  // distinct), writes `config_text()`, removes the store and calls
+  // `launch`. False with a message when no try launched.
+  bool StartFresh(const std::function<std::string()>& config_text,
+                  const std::function<bool(std::string*)>& launch, std::string* error,
+                  uint16_t* extra_port = nullptr) {
     if (!dir_.ok()) {
       *error = "cannot create a temp dir";
       return false;
@@ -361,11 +270,71 @@ class DyndnsDaemon {
       dns_port_ = PickFreePort(false);
       http_port_ = PickFreePort(false);
       if (dns_port_ == 0 || http_port_ == 0 || dns_port_ == http_port_) continue;
-      WriteFile(config_path(), ConfigText(options));
-      std::filesystem::remove_all(dir_.path() / "db");
-      if (Launch(error)) return true;
+      if (extra_port != nullptr) {
+        *extra_port = PickFreePort(false);
+        if (*extra_port == 0 || *extra_port == dns_port_ || *extra_port == http_port_) continue;
+      }
+      WriteFile(config_path(), config_text());
+      std::filesystem::remove_all(db_path());
+      if (launch(error)) return true;
     }
     return false;
+  }
+
+  // Starts updnsd on the written config (its log removed first); false
+  // with a message when it cannot be started.
+  bool StartProcess(std::string* error) {
+    std::filesystem::remove(log_path());
+    return process_.Start({UPDNSD_PATH, "--config", config_path().string()}, dir_.path(),
+                          log_path(), log_path(), error);
+  }
+
+  // The start of a config: DNS on dns_port_ (one worker), the store in the
+  // temp dir, HTTP on http_port_; the caller may add http options.
+  std::string ListenersAndStorageConfig() const {
+    std::string d = dir_.path().string();
+    std::string text;
+    text += "server:\n  listen: [\"127.0.0.1@" + std::to_string(dns_port_) + "\"]\n";
+    text += "  workers: 1\n";
+    text += "storage:\n  path: " + d + "/db\n  map_size: 64MiB\n";
+    text += "http:\n  listen: [\"127.0.0.1:" + std::to_string(http_port_) + "\"]\n";
+    return text;
+  }
+
+  // The zones section: dyn.example from zone_path() with `host_ttl`.
+  std::string ZonesConfig(unsigned host_ttl) const {
+    return "zones:\n  - name: dyn.example\n    file: " + zone_path().string() + "\n" +
+           "    host_ttl: " + std::to_string(host_ttl) + "\n";
+  }
+
+  // StartProcess(), then waits up to 10 s for updnsd to have logged its
+  // start and to take HTTP connections; false with a message (and the log)
+  // when it does not, the process then killed.
+  bool LaunchUntilHttp(std::string* error) {
+    if (!StartProcess(error)) return false;
+    auto started = [&] {
+      return log().find("updnsd started") != std::string::npos &&
+             HttpConnection().Connect(http_port_, milliseconds(200));
+    };
+    return AwaitStart(process_, "updnsd", "updnsd did not start within 10 s", started,
+                      milliseconds(20), [&] { return log(); }, error);
+  }
+
+  TempDir dir_;
+  Process process_;
+  uint16_t dns_port_ = 0;
+  uint16_t http_port_ = 0;
+};
+
+// updnsd serving dyn.example (from a zone file in its temp dir) over UDP and
+// TCP on one free port of 127.0.0.1 and dyndns2 over HTTP on another.
+class DyndnsDaemon : public HttpUpdnsd {
+ public:
+  // A fresh store on new ports. False with a message (and the daemon's log)
+  // when it would not start and answer within 10 s.
+  bool Start(const DyndnsOptions& options, std::string* error) {
+    return StartFresh([&] { return ConfigText(options); },
+                      [&](std::string* e) { return Launch(e); }, error);
   }
 
   // SIGKILL (no clean shutdown), then starts again on the same store and
@@ -376,73 +345,35 @@ class DyndnsDaemon {
   }
 
   bool WaitForLog(const std::string& text, milliseconds timeout) const {
-    auto deadline = Clock::now() + timeout;
-    while (log().find(text) == std::string::npos) {
-      if (Clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(milliseconds(5));
-    }
-    return true;
+    return WaitForFileText(log_path(), text, timeout, milliseconds(5));
   }
 
   // Starts updnsd on the written config and waits until it answers the
   // zone's SOA and accepts HTTP connections.
   bool Launch(std::string* error) {
-    std::filesystem::remove(log_path());
-    if (!process_.Start({UPDNSD_PATH, "--config", config_path().string()}, dir_.path(), log_path(),
-                        log_path(), error)) {
-      return false;
-    }
-    auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (Clock::now() < deadline && process_.Running()) {
-      if (Serial() && HttpConnection().Connect(http_port_, milliseconds(200))) {
-        WaitForLog("updnsd started", milliseconds(2000));
-        return true;
-      }
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    *error = process_.Running()
-                 ? "updnsd did not answer within 10 s"
-                 : "updnsd exited at start (" + DescribeWaitStatus(process_.status()) + ")";
-    *error += "; its log:\n" + log();
-    process_.Kill();
-    return false;
+    if (!StartProcess(error)) return false;
+    auto answers = [&] {
+      if (!Serial() || !HttpConnection().Connect(http_port_, milliseconds(200))) return false;
+      WaitForLog("updnsd started", milliseconds(2000));
+      return true;
+    };
+    return AwaitStart(process_, "updnsd", "updnsd did not answer within 10 s", answers,
+                      milliseconds(20), [&] { return log(); }, error);
   }
 
   // SIGTERM, then waits up to `timeout`. False when it did not exit in time.
   bool Stop(milliseconds timeout = milliseconds(5000)) { return process_.Stop(SIGTERM, timeout); }
 
-  static std::string ZoneText() {
-    return "$ORIGIN dyn.example.\n"
-           "$TTL 3600\n"
-           "@ IN SOA ns1.dyn.example. hostmaster.dyn.example. 1000 3600 900 1209600 300\n"
-           "@ IN NS ns1\n"
-           "ns1 IN A 192.0.2.53\n";
-  }
-
   std::string ConfigText(const DyndnsOptions& o) const {
-    std::string d = dir_.path().string();
-    std::string text;
-    text += "server:\n  listen: [\"127.0.0.1@" + std::to_string(dns_port_) + "\"]\n";
-    text += "  workers: 1\n";
-    text += "storage:\n  path: " + d + "/db\n  map_size: 64MiB\n";
-    text += "http:\n  listen: [\"127.0.0.1:" + std::to_string(http_port_) + "\"]\n";
+    std::string text = ListenersAndStorageConfig();
     text += "  read_timeout: " + std::to_string(o.read_timeout_ms) + "\n";
     text += "  max_request_size: " + std::to_string(o.max_request_size) + "\n";
     text += "dyndns:\n";
     text += "  nochg_limit: " + std::to_string(o.nochg_limit) + "\n";
     text += "  nochg_window: " + std::to_string(o.nochg_window) + "\n";
     text += "  abuse_lock: " + std::to_string(o.abuse_lock) + "\n";
-    text += "zones:\n  - name: dyn.example\n    file: " + zone_path().string() + "\n";
-    text += "    host_ttl: " + std::to_string(o.host_ttl) + "\n";
+    text += ZonesConfig(o.host_ttl);
     return text;
-  }
-
-  // updnsctl --config CONFIG args..., `stdin_text` on its stdin.
-  CommandResult Ctl(const std::vector<std::string>& args,
-                    const std::string& stdin_text = "") const {
-    std::vector<std::string> argv = {UPDNSCTL_PATH, "--config", config_path().string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv, stdin_text, dir_.path());
   }
 
   // The output of `updnsctl host list` (header line included), or a text
@@ -509,20 +440,6 @@ class DyndnsDaemon {
   }
 
   SocketAddress dns() const { return Loopback4(dns_port_); }
-  uint16_t dns_port() const { return dns_port_; }
-  uint16_t http_port() const { return http_port_; }
-  Process& process() { return process_; }
-  const std::filesystem::path& dir() const { return dir_.path(); }
-  std::filesystem::path config_path() const { return dir_.path() / "updns.yaml"; }
-  std::filesystem::path zone_path() const { return dir_.path() / "dyn.example.zone"; }
-  std::filesystem::path log_path() const { return dir_.path() / "updnsd.log"; }
-  std::string log() const { return ReadFile(log_path()); }
-
- private:
-  TempDir dir_;
-  Process process_;
-  uint16_t dns_port_ = 0;
-  uint16_t http_port_ = 0;
 };
 
 }  // namespace updns::test

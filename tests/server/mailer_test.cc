@@ -31,6 +31,8 @@
 
 #include "storage/accounts.h"
 #include "storage/store.h"
+#include "tests/server/smtp_sink.h"
+#include "tests/support/process.h"
 #include "update/outbox.h"
 
 namespace updns::server {
@@ -38,6 +40,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+using test::ParseSinkFile;
+using test::Received;
 
 constexpr const char* kSinkScript = UPDNS_SOURCE_DIR "/tests/data/smtp_sink.py";
 constexpr uint64_t kCreatedAt = 1700000000;  // Tue, 14 Nov 2023 22:13:20 +0000
@@ -173,11 +177,6 @@ class SmtpSink {
   bool ready_ = false;
 };
 
-struct Received {
-  std::string envelope;  // "MAIL FROM:<a> RCPT TO:<b>"
-  std::string message;   // as the relay got it, CRLF line ends
-};
-
 class MailerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -267,27 +266,9 @@ class MailerTest : public ::testing::Test {
     return mails.ok() ? std::move(mails).value() : decltype(Outbox()){};
   }
 
-  static std::string Slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }
+  static std::string Slurp(const std::string& path) { return test::ReadFile(path); }
 
-  std::vector<Received> ReceivedMail() const {
-    std::string text = Slurp(sink_file_);
-    std::vector<Received> out;
-    for (size_t start = text.find("==> "); start != std::string::npos;
-         start = text.find("==> ", start)) {
-      size_t head_end = text.find('\n', start);
-      size_t end = text.find("\n<== END\n", head_end);
-      if (head_end == std::string::npos || end == std::string::npos) break;
-      out.push_back({text.substr(start + 4, head_end - start - 4),
-                     text.substr(head_end + 1, end - head_end - 1)});
-      start = end;
-    }
-    return out;
-  }
+  std::vector<Received> ReceivedMail() const { return ParseSinkFile(Slurp(sink_file_)); }
 
   std::string dir_;
   std::string sink_file_;

@@ -19,7 +19,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "tests/server/dyndns_fixture.h"
+#include "tests/server/api_client.h"
+#include "tests/server/smtp_sink.h"
 
 namespace updns::test {
 namespace {
@@ -28,7 +29,6 @@ using json = nlohmann::json;
 
 constexpr const char* kPython = "/usr/bin/python3";
 constexpr const char* kSinkScript = UPDNS_SOURCE_DIR "/tests/data/smtp_sink.py";
-constexpr const char* kResetUrl = "https://dyn.example/reset?token=";
 constexpr const char* kFrom = "updns@example.org";
 
 // Whether Debian's python3 can import aiosmtpd (python3-aiosmtpd).
@@ -50,64 +50,21 @@ bool WaitUntil(const std::function<bool()>& condition, milliseconds timeout,
 
 // updnsd serving dyn.example with HTTP (dyndns2 and the API) and its mailer
 // sending to smtp://127.0.0.1:smtp_port(), retrying after 1 s, then 2 s.
-class MailDaemon {
+class MailDaemon : public HttpUpdnsd {
  public:
   // A fresh store on new ports (DNS, HTTP and the SMTP relay's). False with
   // a message (and the daemon's log) when it would not start.
   bool Start(std::string* error) {
-    if (!dir_.ok()) {
-      *error = "cannot create a temp dir";
-      return false;
-    }
-    WriteFile(zone_path(), DyndnsDaemon::ZoneText());
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      dns_port_ = PickFreePort(false);
-      http_port_ = PickFreePort(false);
-      smtp_port_ = PickFreePort(false);
-      if (dns_port_ == 0 || http_port_ == 0 || smtp_port_ == 0 || dns_port_ == http_port_ ||
-          smtp_port_ == dns_port_ || smtp_port_ == http_port_) {
-        continue;
-      }
-      WriteFile(config_path(), ConfigText());
-      std::filesystem::remove_all(db_path());
-      if (Launch(error)) return true;
-    }
-    return false;
+    return StartFresh([&] { return ConfigText(); },
+                      [&](std::string* e) { return Launch(e); }, error, &smtp_port_);
   }
 
   // Starts updnsd on the written config and store; true once it logged its
   // start and takes HTTP connections.
-  bool Launch(std::string* error) {
-    std::filesystem::remove(log_path());
-    if (!process_.Start({UPDNSD_PATH, "--config", config_path().string()}, dir_.path(), log_path(),
-                        log_path(), error)) {
-      return false;
-    }
-    auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (Clock::now() < deadline && process_.Running()) {
-      if (log().find("updnsd started") != std::string::npos &&
-          HttpConnection().Connect(http_port_, milliseconds(200))) {
-        return true;
-      }
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    *error = process_.Running()
-                 ? "updnsd did not start within 10 s"
-                 : "updnsd exited at start (" + DescribeWaitStatus(process_.status()) + ")";
-    *error += "; its log:\n" + log();
-    process_.Kill();
-    return false;
-  }
+  bool Launch(std::string* error) { return LaunchUntilHttp(error); }
 
   std::string ConfigText() const {
-    std::string d = dir_.path().string();
-    std::string text;
-    text += "server:\n  listen: [\"127.0.0.1@" + std::to_string(dns_port_) + "\"]\n";
-    text += "  workers: 1\n";
-    text += "storage:\n  path: " + d + "/db\n  map_size: 64MiB\n";
-    text += "http:\n  listen: [\"127.0.0.1:" + std::to_string(http_port_) + "\"]\n";
-    text += "zones:\n  - name: dyn.example\n    file: " + zone_path().string() + "\n";
-    text += "    host_ttl: 30\n";
+    std::string text = ListenersAndStorageConfig() + ZonesConfig(30);
     text += "mail:\n";
     text += "  smtp: smtp://127.0.0.1:" + std::to_string(smtp_port_) + "\n";
     text += "  from: " + std::string(kFrom) + "\n";
@@ -117,34 +74,15 @@ class MailDaemon {
     return text;
   }
 
-  CommandResult Ctl(const std::vector<std::string>& args,
-                    const std::string& stdin_text = "") const {
-    std::vector<std::string> argv = {UPDNSCTL_PATH, "--config", config_path().string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv, stdin_text, dir_.path());
-  }
-
   // SIGTERM; false when it did not exit (cleanly) within 5 s.
   bool Stop() {
     if (!process_.Stop(SIGTERM, milliseconds(5000))) return false;
     return WIFEXITED(process_.status()) && WEXITSTATUS(process_.status()) == 0;
   }
 
-  Process& process() { return process_; }
-  uint16_t http_port() const { return http_port_; }
   uint16_t smtp_port() const { return smtp_port_; }
-  const std::filesystem::path& dir() const { return dir_.path(); }
-  std::filesystem::path db_path() const { return dir_.path() / "db"; }
-  std::filesystem::path config_path() const { return dir_.path() / "updns.yaml"; }
-  std::filesystem::path zone_path() const { return dir_.path() / "dyn.example.zone"; }
-  std::filesystem::path log_path() const { return dir_.path() / "updnsd.log"; }
-  std::string log() const { return ReadFile(log_path()); }
 
  private:
-  TempDir dir_;
-  Process process_;
-  uint16_t dns_port_ = 0;
-  uint16_t http_port_ = 0;
   uint16_t smtp_port_ = 0;
 };
 
@@ -189,76 +127,16 @@ class SmtpSink {
   Process process_;
 };
 
-// One message the sink accepted.
-struct Received {
-  std::string envelope;  // "MAIL FROM:<a> RCPT TO:<b>"
-  std::string message;   // headers and body as the relay got them (CRLF)
-
-  // The value of the first header `name` ("To"), "" when absent.
-  std::string Header(const std::string& name) const {
-    size_t head_end = message.find("\r\n\r\n");
-    std::string head = message.substr(0, head_end);
-    std::string prefix = name + ": ";
-    for (size_t at = 0; at < head.size();) {
-      size_t end = head.find("\r\n", at);
-      if (end == std::string::npos) end = head.size();
-      if (head.compare(at, prefix.size(), prefix) == 0)
-        return head.substr(at + prefix.size(), end - at - prefix.size());
-      at = end + 2;
-    }
-    return "";
-  }
-  std::string Body() const {
-    size_t head_end = message.find("\r\n\r\n");
-    return head_end == std::string::npos ? "" : message.substr(head_end + 4);
-  }
-};
-
-// What smtp_sink.py wrote to its file: "==> ENVELOPE\nMESSAGE\n<== END\n"...
-std::vector<Received> ParseSinkFile(const std::string& text) {
-  std::vector<Received> out;
-  for (size_t start = text.find("==> "); start != std::string::npos;
-       start = text.find("==> ", start)) {
-    size_t head_end = text.find('\n', start);
-    if (head_end == std::string::npos) break;
-    size_t end = text.find("\n<== END\n", head_end);
-    if (end == std::string::npos) break;
-    out.push_back({text.substr(start + 4, head_end - start - 4),
-                   text.substr(head_end + 1, end - head_end - 1)});
-    start = end;
-  }
-  return out;
-}
-
-// The reset token in a reset mail's body: what follows kResetUrl.
-std::string ResetToken(const std::string& body) {
-  size_t at = body.find(kResetUrl);
-  if (at == std::string::npos) return "";
-  at += std::string_view(kResetUrl).size();
-  size_t end = at;
-  while (end < body.size() && std::isalnum(static_cast<unsigned char>(body[end]))) ++end;
-  return body.substr(at, end - at);
-}
-
 // One line of `updnsctl outbox list`.
 struct OutboxLine {
   std::string id, to, subject, next_attempt, last_error;
   unsigned attempts = 0;
 };
 
-struct Reply {
-  HttpResult http;
-  json body;
-  int status() const { return http.status; }
-  std::string code() const {
-    if (!body.is_object() || !body.contains("error") || !body["error"].is_object()) return "";
-    return body["error"].value("code", "");
-  }
-  std::string Describe() const { return http.status == 0 ? "<no answer>" : http.raw; }
-};
-
-class ResellerMailTest : public ::testing::Test {
+class ResellerMailTest : public ::testing::Test, protected ApiClient {
  protected:
+  const HttpUpdnsd& api_daemon() const override { return daemon_; }
+
   void SetUp() override {
     if (!HaveAiosmtpd()) {
       GTEST_SKIP() << kPython
@@ -335,56 +213,7 @@ class ResellerMailTest : public ::testing::Test {
     return text;
   }
 
-  // --- Provisioning with updnsctl ---
-
-  void AddAccount(const std::string& name, const std::string& password) {
-    CommandResult r =
-        daemon_.Ctl({"account", "add", name, "--email", name + "@example.org"}, password + "\n");
-    ASSERT_EQ(r.exit_code, 0) << "account add " << name << ": " << r.Describe();
-  }
-
-  void AddReseller(const std::string& name, const std::string& password) {
-    CommandResult r =
-        daemon_.Ctl({"reseller", "add", name, "--email", name + "@shop.example"}, password + "\n");
-    ASSERT_EQ(r.exit_code, 0) << "reseller add " << name << ": " << r.Describe();
-  }
-
   // --- HTTP ---
-
-  Reply Raw(const std::string& method, const std::string& path,
-            const std::optional<std::string>& body, const std::string& token = "") {
-    std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
-    request += "Connection: close\r\n";
-    if (!token.empty()) request += "Authorization: Bearer " + token + "\r\n";
-    if (body) {
-      request += "Content-Type: application/json\r\n";
-      request += "Content-Length: " + std::to_string(body->size()) + "\r\n\r\n" + *body;
-    } else {
-      request += method == "POST" ? "Content-Length: 0\r\n\r\n" : "\r\n";
-    }
-    Reply reply;
-    HttpConnection connection;
-    if (!connection.Connect(daemon_.http_port())) return reply;
-    reply.http = connection.Exchange(request);
-    reply.body = json::parse(reply.http.body, nullptr, false);
-    if (reply.body.is_discarded()) reply.body = nullptr;
-    return reply;
-  }
-  Reply Call(const std::string& method, const std::string& path, const json& body,
-             const std::string& token = "") {
-    return Raw(method, path, body.dump(), token);
-  }
-  Reply Call(const std::string& method, const std::string& path, const std::string& token = "") {
-    return Raw(method, path, std::nullopt, token);
-  }
-
-  std::string Login(const std::string& name, const std::string& password,
-                    const std::string& path = "/api/v1/login") {
-    Reply r = Call("POST", path, json{{"name", name}, {"password", password}});
-    EXPECT_EQ(r.status(), 200) << "login " << name << " at " << path << ": " << r.Describe();
-    if (r.status() != 200 || !r.body.is_object() || !r.body.contains("token")) return "";
-    return r.body["token"].get<std::string>();
-  }
 
   void AddHost(const std::string& session, const std::string& host) {
     Reply r = Call("POST", "/api/v1/hosts", json{{"hostname", host}}, session);

@@ -9,19 +9,12 @@
 #include <vector>
 
 #include "storage/schema.h"
+#include "tests/support/ldns_wire.h"
 
 namespace updns::storage {
 namespace {
 
-// Wire form of a presentation name, through ldns (independent of our code).
-std::string Wire(const char* text) {
-  std::unique_ptr<ldns_rdf, void (*)(ldns_rdf*)> rdf(ldns_dname_new_frm_str(text),
-                                                     ldns_rdf_deep_free);
-  EXPECT_NE(rdf, nullptr) << text;
-  if (!rdf) return {};
-  return std::string(reinterpret_cast<const char*>(ldns_rdf_data(rdf.get())),
-                     ldns_rdf_size(rdf.get()));
-}
+using test::Wire;  // through ldns
 
 std::string Key(uint32_t zone_id, const std::string& wire) {
   NodeKey key;

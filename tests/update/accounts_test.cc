@@ -21,24 +21,11 @@ using storage::HostRecord;
 using storage::State;
 using storage::Table;
 using testing_support::NodeValue;
+using testing_support::Says;
 using testing_support::Serial;
 using testing_support::Wire;
 
 constexpr uint64_t kNow = 1700000000;
-
-testing::AssertionResult Says(const Status& status, Status::Code code,
-                              std::initializer_list<std::string_view> parts) {
-  if (status.ok()) return testing::AssertionFailure() << "succeeded";
-  if (status.code() != code) {
-    return testing::AssertionFailure()
-           << "code " << static_cast<int>(status.code()) << ": " << status.message();
-  }
-  for (std::string_view part : parts) {
-    if (status.message().find(part) == std::string_view::npos)
-      return testing::AssertionFailure() << "'" << status.message() << "' lacks '" << part << "'";
-  }
-  return testing::AssertionSuccess();
-}
 
 class AccountsTest : public testing::Test {
  protected:

@@ -27,23 +27,10 @@ using storage::OneTimeTokenRecord;
 using storage::SessionRecord;
 using storage::State;
 using storage::Table;
+using testing_support::Says;
 
 constexpr uint64_t kNow = 1700000000;
 constexpr std::string_view kResetUrl = "https://dyn.example/reset?token=";
-
-testing::AssertionResult Says(const Status& status, Status::Code code,
-                              std::initializer_list<std::string_view> parts) {
-  if (status.ok()) return testing::AssertionFailure() << "succeeded";
-  if (status.code() != code) {
-    return testing::AssertionFailure()
-           << "code " << static_cast<int>(status.code()) << ": " << status.message();
-  }
-  for (std::string_view part : parts) {
-    if (status.message().find(part) == std::string_view::npos)
-      return testing::AssertionFailure() << "'" << status.message() << "' lacks '" << part << "'";
-  }
-  return testing::AssertionSuccess();
-}
 
 // prefix + n. (Not "literal" + std::to_string(n): GCC 12 at -O3 warns
 // about it falsely, -Wrestrict.)

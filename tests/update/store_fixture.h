@@ -7,11 +7,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "common/status.h"
 #include "storage/node.h"
 #include "storage/schema.h"
 #include "storage/store.h"
@@ -54,6 +56,22 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// Success when `status` failed with `code` and a message naming every one
+// of `parts`.
+inline ::testing::AssertionResult Says(const Status& status, Status::Code code,
+                                       std::initializer_list<std::string_view> parts) {
+  if (status.ok()) return ::testing::AssertionFailure() << "succeeded";
+  if (status.code() != code) {
+    return ::testing::AssertionFailure()
+           << "code " << static_cast<int>(status.code()) << ": " << status.message();
+  }
+  for (std::string_view part : parts) {
+    if (status.message().find(part) == std::string_view::npos)
+      return ::testing::AssertionFailure() << "'" << status.message() << "' lacks '" << part << "'";
+  }
+  return ::testing::AssertionSuccess();
+}
 
 // Lowercased wire form of a presentation name.
 inline std::string Wire(std::string_view text) {

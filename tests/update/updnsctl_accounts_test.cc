@@ -2,15 +2,14 @@
 // temporary store, and checks the store afterwards.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
-#include <cstdlib>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "tests/support/process.h"
 #include "tests/update/store_fixture.h"
+#include "tests/update/updnsctl_fixture.h"
 #include "update/accounts.h"
 #include "update/credentials.h"
 
@@ -19,76 +18,15 @@ namespace {
 
 using testing_support::Serial;
 
-struct Outcome {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using test::Lines;
+using test::ReadFile;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::string ShellQuote(const std::string& word) {
-  std::string out = "'";
-  for (char c : word) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out + "'";
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
-class UpdnsctlTest : public testing::Test {
+class UpdnsctlTest : public testing_support::UpdnsctlFixture {
  protected:
   void SetUp() override {
-    std::string zone_file = dir_.Write("dyn.example.zone", testing_support::kZoneText);
-    config_ = dir_.Write("updns.yaml", "storage:\n  path: " + dir_.File("db") +
-                                           "\n  map_size: 64MiB\n"
-                                           "accounts:\n  host_limit: 3\n"
-                                           "zones:\n  - name: dyn.example\n    host_ttl: 30\n");
-    Outcome imported = Run({"zone", "import", "dyn.example", zone_file});
-    ASSERT_EQ(imported.exit_code, 0) << imported.err;
+    WriteConfigAndImportZone("accounts:\n  host_limit: 3\n"
+                             "zones:\n  - name: dyn.example\n    host_ttl: 30\n");
   }
-
-  // Runs updnsctl --config CONFIG ARGS with `input` on stdin.
-  Outcome Run(const std::vector<std::string>& args, const std::string& input = "") {
-    std::string in = dir_.Write("stdin", input);
-    std::string command = ShellQuote(UPDNSCTL_PATH) + " --config " + ShellQuote(config_);
-    for (const std::string& arg : args) command.append(" ").append(ShellQuote(arg));
-    command.append(" <").append(ShellQuote(in));
-    command.append(" >").append(ShellQuote(dir_.File("stdout")));
-    command.append(" 2>").append(ShellQuote(dir_.File("stderr")));
-    int status = std::system(command.c_str());
-    Outcome outcome;
-    outcome.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    outcome.out = ReadFile(dir_.File("stdout"));
-    outcome.err = ReadFile(dir_.File("stderr"));
-    return outcome;
-  }
-
-  std::unique_ptr<storage::Store> OpenStore() {
-    storage::Options options;
-    options.path = dir_.File("db");
-    auto store = storage::Store::Open(options);
-    EXPECT_TRUE(store.ok()) << store.status().message();
-    return store.ok() ? std::move(store).value() : nullptr;
-  }
-
-  testing_support::TempDir dir_;
-  std::string config_;
 };
 
 TEST_F(UpdnsctlTest, AccountsHostsAndTokens) {

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/ldns_wire.h"
+
 namespace updns::zone {
 namespace {
 
@@ -19,14 +21,7 @@ struct PktFree {
 using PktPtr = std::unique_ptr<ldns_pkt, PktFree>;
 using Bytes = std::vector<uint8_t>;
 
-std::string Wire(const char* text) {
-  std::unique_ptr<ldns_rdf, void (*)(ldns_rdf*)> rdf(ldns_dname_new_frm_str(text),
-                                                     ldns_rdf_deep_free);
-  EXPECT_NE(rdf, nullptr) << text;
-  if (!rdf) return {};
-  return std::string(reinterpret_cast<const char*>(ldns_rdf_data(rdf.get())),
-                     ldns_rdf_size(rdf.get()));
-}
+using test::Wire;  // through ldns
 
 std::string Lower(std::string s) {
   for (char& c : s)
