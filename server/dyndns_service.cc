@@ -85,12 +85,12 @@ void DyndnsService::Handle(const HttpRequest& request, HttpReply reply) {
   }
   if (parsed->user.empty() || parsed->password.empty()) return reply(BadAuth());
 
-  bool by_token = false;
-  if (auto txn = store_.BeginRead(); txn.ok()) by_token = update::IsHostCredential(*txn, parsed->user);
+  std::optional<update::DyndnsIdentity> by_token;
+  if (auto txn = store_.BeginRead(); txn.ok())
+    by_token = update::AuthenticateHostToken(*txn, parsed->user, parsed->password);
   if (by_token) {
-    auto identity = update::Authenticate(store_, parsed->user, parsed->password);
-    if (identity.kind == update::DyndnsIdentity::Kind::kNone) return reply(BadAuth());
-    return Submit(std::move(parsed).value(), std::move(identity), std::move(reply));
+    if (by_token->kind == update::DyndnsIdentity::Kind::kNone) return reply(BadAuth());
+    return Submit(std::move(parsed).value(), std::move(*by_token), std::move(reply));
   }
   auto shared = std::make_shared<update::DyndnsRequest>(std::move(parsed).value());
   password_checks_.Run([this, shared, reply = std::move(reply)]() mutable {

@@ -260,8 +260,17 @@ Result<DyndnsRequest> ParseDyndnsRequest(std::string_view query, const std::stri
   return r;
 }
 
-bool IsHostCredential(const storage::Txn& txn, std::string_view user) {
-  return txn.Get(storage::Table::kHosts, user).has_value();
+std::optional<DyndnsIdentity> AuthenticateHostToken(const storage::Txn& txn, std::string_view user,
+                                                    std::string_view token) {
+  auto value = txn.Get(storage::Table::kHosts, user);
+  if (!value) return std::nullopt;
+  auto host = storage::HostRecord::Decode(*value);
+  if (!host.ok() || !host->has_token() || !TokenMatches(token, host->token_digest))
+    return DyndnsIdentity{};
+  auto owner = txn.Get(storage::Table::kAccounts, host->account);
+  auto account = owner ? storage::AccountRecord::Decode(*owner) : Status::NotFound("");
+  if (!account.ok() || account->state != storage::State::kActive) return DyndnsIdentity{};
+  return DyndnsIdentity{DyndnsIdentity::Kind::kHost, host->name, host->token_digest};
 }
 
 DyndnsIdentity Authenticate(const storage::Store& store, std::string_view user,
@@ -271,15 +280,7 @@ DyndnsIdentity Authenticate(const storage::Store& store, std::string_view user,
   {
     auto txn = store.BeginRead();
     if (!txn.ok()) return {};
-    if (auto value = txn->Get(storage::Table::kHosts, user)) {
-      auto host = storage::HostRecord::Decode(*value);
-      if (!host.ok() || !host->has_token() || !TokenMatches(password, host->token_digest))
-        return {};
-      auto owner = txn->Get(storage::Table::kAccounts, host->account);
-      auto account = owner ? storage::AccountRecord::Decode(*owner) : Status::NotFound("");
-      if (!account.ok() || account->state != storage::State::kActive) return {};
-      return {DyndnsIdentity::Kind::kHost, host->name, host->token_digest};
-    }
+    if (auto identity = AuthenticateHostToken(*txn, user, password)) return *identity;
     auto value = txn->Get(storage::Table::kAccounts, user);
     if (!value) return {};
     auto account = storage::AccountRecord::Decode(*value);

@@ -55,11 +55,14 @@ struct DyndnsIdentity {
   std::string token_digest;  // kHost: the digest that matched
 };
 
-// True when `user` names a host (token authentication, cheap) rather than an
-// account (scrypt, slow: run it off the event loop).
-bool IsHostCredential(const storage::Txn& txn, std::string_view user);
-// Checks the credentials. kNone when they fail: wrong password, unknown
-// name, disabled account, wrong token.
+// Token authentication, cheap enough for an event loop: nullopt when `user`
+// does not name a host (then it is an account: use Authenticate, off the
+// loop), else the identity, kNone when the token or its account fails.
+std::optional<DyndnsIdentity> AuthenticateHostToken(const storage::Txn& txn, std::string_view user,
+                                                    std::string_view token);
+// Checks the credentials, host token or account password (scrypt, slow).
+// kNone when they fail: wrong password, unknown name, disabled or linked
+// account, wrong token.
 DyndnsIdentity Authenticate(const storage::Store& store, std::string_view user,
                             std::string_view password);
 
