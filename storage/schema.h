@@ -8,6 +8,8 @@
 //          "next_zone_id" -> u32
 //   zones  NameKey(apex) without zone id -> ZoneRecord
 //   nodes  u32 zone id + NameKey(owner)   -> node value (storage/node.h)
+//   accounts, hosts, account_hosts, resellers, sessions, onetime, outbox:
+//          see storage/accounts.h
 //
 // NameKey: the owner name in canonical DNS order (RFC 4034 §6.1): labels from
 // the root down, each lowercased and followed by a 0x00 separator. Inside a
