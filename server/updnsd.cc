@@ -74,6 +74,24 @@ int ParseArguments(int argc, char** argv, Arguments& args) {
   return -1;
 }
 
+// Prometheus text exposition of the counters the daemon keeps.
+updns::server::HttpResponse MetricsResponse(const updns::update::Writer::Stats& writer,
+                                            const updns::server::Mailer::Stats& mailer) {
+  updns::server::HttpResponse response;
+  response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  auto counter = [&](const char* name, const char* help, uint64_t value) {
+    response.body += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name +
+                     " counter\n" + name + " " + std::to_string(value) + "\n";
+  };
+  counter("updns_writer_commits_total", "Group commits of the writer.", writer.commits);
+  counter("updns_writer_requests_total", "Requests the writer applied or failed.", writer.requests);
+  counter("updns_writer_failed_commits_total", "Group commits that failed.", writer.failed_commits);
+  counter("updns_mail_delivered_total", "Mails the SMTP relay accepted.", mailer.delivered);
+  counter("updns_mail_failed_attempts_total", "Mail attempts deferred for a retry.",
+          mailer.failed_attempts);
+  return response;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -172,11 +190,14 @@ int main(int argc, char** argv) {
     http_options.idle_timeout_ms = config->http.idle_timeout_ms;
     http_options.max_connections = config->http.max_connections;
     auto created = server::HttpServer::Create(
-        http_options, [&dyndns, &api](const server::HttpRequest& request, server::HttpReply reply) {
+        http_options, [&dyndns, &api, &writer, &mailer](const server::HttpRequest& request,
+                                                         server::HttpReply reply) {
           if (request.path == "/nic/update" || request.path == "/nic/update/")
             return dyndns->Handle(request, std::move(reply));
           if (server::ApiService::Handles(request.path))
             return api->Handle(request, std::move(reply));
+          if (request.path == "/metrics" && request.method == "GET")
+            return reply(MetricsResponse(writer.stats(), (*mailer)->stats()));
           server::HttpResponse response;
           response.status = 404;
           response.body = "not found\n";

@@ -167,6 +167,32 @@ TEST_F(DyndnsTest, CurlTokenUpdateIsGoodThenNochgAndVisibleInDnsWithNewSerial) {
   }
 }
 
+TEST_F(DyndnsTest, MetricsCountTheWritersCommitsAndRequests) {
+  auto counter = [](const std::string& body, const std::string& name) -> std::optional<uint64_t> {
+    size_t at = body.find("\n" + name + " ");
+    if (at == std::string::npos) return std::nullopt;
+    return std::stoull(body.substr(at + name.size() + 2));
+  };
+  HttpResult before = Get("/metrics");
+  ASSERT_EQ(before.status, 200) << before.raw;
+  EXPECT_NE(before.body.find("# TYPE updns_writer_commits_total counter"), std::string::npos)
+      << before.body;
+  std::optional<uint64_t> commits = counter(before.body, "updns_writer_commits_total");
+  std::optional<uint64_t> requests = counter(before.body, "updns_writer_requests_total");
+  ASSERT_TRUE(commits && requests) << before.body;
+
+  std::string token = CreateToken(kHome);
+  HttpResult update =
+      Get("/nic/update?hostname=" + kHome + "&myip=198.51.100.70", BasicAuth(kHome, token));
+  ASSERT_EQ(update.status, 200) << update.raw;
+
+  HttpResult after = Get("/metrics");
+  ASSERT_EQ(after.status, 200) << after.raw;
+  EXPECT_EQ(counter(after.body, "updns_writer_commits_total"), *commits + 1) << after.body;
+  EXPECT_EQ(counter(after.body, "updns_writer_requests_total"), *requests + 1) << after.body;
+  EXPECT_EQ(counter(after.body, "updns_writer_failed_commits_total"), 0u) << after.body;
+}
+
 TEST_F(DyndnsTest, AccountPasswordUpdatesSeveralHostsOneLineEachInOrder) {
   if (!HaveProgram("curl")) GTEST_SKIP() << "curl is not installed";
   std::string auth = "alice:" + std::string(kAlicePassword);
