@@ -16,9 +16,8 @@ Result<std::unique_ptr<storage::Store>> OpenStore(const config::Config& config) 
 std::vector<std::string> ServedZoneNames(const config::Config& config) {
   std::vector<std::string> names;
   for (const config::ZoneConfig& zone : config.zones) {
-    auto wire = zone::WireNameFromText(zone.name);
+    auto wire = zone::LowercaseWireNameFromText(zone.name);
     if (!wire.ok()) continue;  // the config loader already refused these
-    zone::LowercaseWireName(*wire);
     names.push_back(std::move(wire).value());
   }
   return names;

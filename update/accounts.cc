@@ -46,21 +46,11 @@ namespace {
 std::string AccountLabel(std::string_view name) { return "account " + QuoteForMessage(name); }
 std::string HostLabel(std::string_view name) { return "host " + QuoteForMessage(name); }
 
-// `name`: a valid host name from NormalizeHostName, or a zone name.
+// `name`: a valid host name from NormalizeHostName, or a configured zone
+// name; both always convert (empty string otherwise).
 std::string WireFromText(std::string_view name) {
-  if (name.empty() || name == ".") return std::string(1, '\0');
-  std::string wire;
-  size_t start = 0;
-  while (start <= name.size()) {
-    size_t dot = name.find('.', start);
-    if (dot == std::string_view::npos) dot = name.size();
-    wire.push_back(static_cast<char>(dot - start));
-    wire.append(name.substr(start, dot - start));
-    start = dot + 1;
-  }
-  wire.push_back('\0');
-  zone::LowercaseWireName(wire);
-  return wire;
+  auto wire = zone::LowercaseWireNameFromText(name);
+  return wire.ok() ? std::move(wire).value() : std::string();
 }
 
 std::string NormalizeZoneName(std::string_view name) {

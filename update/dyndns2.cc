@@ -137,13 +137,6 @@ bool IsValidHostname(std::string_view name) {
   return normalized.ok() && *normalized == name;
 }
 
-std::string ApexWire(const std::string& zone) {
-  auto wire = zone::WireNameFromText(zone);
-  if (!wire.ok()) return {};
-  zone::LowercaseWireName(*wire);
-  return std::move(wire).value();
-}
-
 }  // namespace
 
 std::string_view DyndnsCodeText(DyndnsCode code) {
@@ -358,14 +351,13 @@ DyndnsHostResult DyndnsUpdate::ApplyHost(storage::WriteTxn& txn, WriteContext& c
       result.code = DyndnsCode::kNochg;
     }
   } else {
-    std::string apex = ApexWire(host.zone);
-    auto wire = zone::WireNameFromText(host.name);
-    if (apex.empty() || !wire.ok()) return {DyndnsCode::kDnsErr, {}};
-    zone::LowercaseWireName(*wire);
-    Status s = zone::WriteHostAddresses(txn, apex, *wire, ipv4, ipv6, host_ttl_(host.zone));
+    auto apex = zone::LowercaseWireNameFromText(host.zone);
+    auto wire = zone::LowercaseWireNameFromText(host.name);
+    if (!apex.ok() || !wire.ok()) return {DyndnsCode::kDnsErr, {}};
+    Status s = zone::WriteHostAddresses(txn, *apex, *wire, ipv4, ipv6, host_ttl_(host.zone));
     if (s.IsNotFound()) return {DyndnsCode::kDnsErr, {}};
     if (!s.ok()) return {DyndnsCode::k911, {}};
-    context.ZoneChanged(apex);
+    context.ZoneChanged(*apex);
     host.ipv4 = ipv4;
     host.ipv6 = ipv6;
     host.updated_at = now;

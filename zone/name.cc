@@ -45,6 +45,12 @@ Result<std::string> WireNameFromText(std::string_view text) {
   return wire;
 }
 
+Result<std::string> LowercaseWireNameFromText(std::string_view text) {
+  auto wire = WireNameFromText(text);
+  if (wire.ok()) LowercaseWireName(*wire);
+  return wire;
+}
+
 std::string TextFromWireName(std::string_view wire) {
   if (wire.empty() || wire[0] == 0) return ".";
   std::string out;

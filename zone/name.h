@@ -12,6 +12,8 @@ namespace updns::zone {
 // "Host.dyn.example", "host.dyn.example." and "\046" escapes (RFC 1035 §5.1).
 // Relative and absolute names are both taken as absolute.
 Result<std::string> WireNameFromText(std::string_view text);
+// WireNameFromText, lowercased: the form keys and zone lookups compare.
+Result<std::string> LowercaseWireNameFromText(std::string_view text);
 // Presentation form with a trailing dot; special characters escaped.
 std::string TextFromWireName(std::string_view wire);
 // Lowercases A-Z in place in a wire-format name.

@@ -452,9 +452,8 @@ Status ReapplyHosts(storage::WriteTxn& txn, std::string_view apex, uint32_t host
     if (host.ok() && host->zone == zone_text) hosts.push_back(std::move(host).value());
   }
   for (const storage::HostRecord& host : hosts) {
-    auto wire = WireNameFromText(host.name);
+    auto wire = LowercaseWireNameFromText(host.name);
     if (!wire.ok()) continue;
-    LowercaseWireName(*wire);
     if (Status s = WriteHostAddresses(txn, apex, *wire, host.ipv4, host.ipv6, host_ttl); !s.ok())
       return s;
   }
@@ -466,9 +465,8 @@ Status ReapplyHosts(storage::WriteTxn& txn, std::string_view apex, uint32_t host
 Result<ImportResult> ImportZoneFile(storage::Store& store, std::string_view zone_name,
                                     const std::string& path, bool only_if_changed,
                                     uint32_t host_ttl) {
-  auto apex = WireNameFromText(zone_name);
+  auto apex = LowercaseWireNameFromText(zone_name);
   if (!apex.ok()) return apex.status().WithContext("zone name: ");
-  LowercaseWireName(*apex);
 
   Loader loader(*apex);
   RdfPtr origin = RdfFromWireName(*apex);
@@ -542,9 +540,8 @@ Result<ImportResult> ImportZoneFile(storage::Store& store, std::string_view zone
 }
 
 Status ExportZone(const storage::Store& store, std::string_view zone_name, std::ostream& out) {
-  auto apex = WireNameFromText(zone_name);
+  auto apex = LowercaseWireNameFromText(zone_name);
   if (!apex.ok()) return apex.status().WithContext("zone name: ");
-  LowercaseWireName(*apex);
 
   auto txn = store.BeginRead();
   if (!txn.ok()) return txn.status();
