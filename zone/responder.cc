@@ -275,7 +275,6 @@ void Resolver::Resolve(const ZoneEntry& zone) noexcept {
   s_.flags |= kFlagAA;
   std::string_view name = q_.qname_view();
   size_t name_labels = q_.label_count;
-  uint8_t name_buffer[kMaxNameSize];
   uint16_t owner_offset = kHeaderSize;  // the question's QNAME
   // The names the chain went through (views into the query and the map), so
   // that a loop ends the chain instead of repeating its CNAMEs in the answer.
@@ -343,8 +342,7 @@ void Resolver::Resolve(const ZoneEntry& zone) noexcept {
       if (SameName(visited[i], target_name)) return;  // a loop: every CNAME of it is in
     }
     if (hop < kMaxCnameChain) visited[hop + 1] = target_name;
-    std::memcpy(name_buffer, target_name.data(), target_name.size());
-    name = {reinterpret_cast<const char*>(name_buffer), target_name.size()};
+    name = target_name;  // a view into the map, valid for the whole read txn
     name_labels = LabelsIn(target.name_part());
     owner_offset = target_at < 0x4000 ? static_cast<uint16_t>(target_at) : 0;
   }
