@@ -7,7 +7,8 @@ build="cmake g++ make pkg-config libldns-dev libuv1-dev liblmdb-dev libssl-dev
 libyaml-cpp-dev libhttp-parser-dev nlohmann-json3-dev libcurl4-openssl-dev
 libgtest-dev libgmock-dev libbenchmark-dev"
 # Real peers and clients the integration tests talk to.
-peers="nsd bind9-dnsutils ldnsutils lmdb-utils curl ddclient inadyn python3-aiosmtpd"
+peers="nsd knot knot-dnsutils bind9-dnsutils ldnsutils lmdb-utils curl ddclient inadyn
+python3-aiosmtpd dnsperf"
 
 missing=""
 for pkg in $build ${UPDNS_WITH_PEERS:+$peers}; do

@@ -5,58 +5,57 @@
 #include "zone/wire.h"
 
 namespace updns::zone {
-namespace {
 
-struct NodeAt {
-  storage::NodeKey key;
-  storage::NodeBuilder node;
-  bool existed = false;
-};
-
-Status LoadNode(const storage::WriteTxn& txn, std::string_view apex, std::string_view name,
-                NodeAt& out) {
+Status LoadNodeForEdit(const storage::Txn& txn, std::string_view apex, std::string_view name,
+                       EditableNode& out) {
   auto record = storage::ReadZoneRecord(txn, apex);
   if (!record.ok()) return record.status();
-  if (!out.key.Assign(record->zone_id, name)) return Status::Invalid("malformed host name");
+  out.zone_id = record->zone_id;
+  if (!out.key.Assign(record->zone_id, name)) return Status::Invalid("malformed owner name");
+  out.node = storage::NodeBuilder();
+  out.original.clear();
   if (auto value = txn.Get(storage::Table::kNodes, out.key.view())) {
     if (!out.node.Load(*value)) return Status::Corrupt("malformed node value in the store");
-    out.existed = true;
+    out.original.assign(value->data(), value->size());
   }
   return Status::Ok();
 }
 
-}  // namespace
+Status StoreNode(storage::WriteTxn& txn, EditableNode& node, bool keep_empty) {
+  if (node.node.empty() && !keep_empty) {
+    if (!node.existed()) return Status::Ok();
+    return txn.Delete(storage::Table::kNodes, node.key.view());
+  }
+  auto encoded = node.node.Encode();
+  if (!encoded.ok()) return encoded.status();
+  return txn.Put(storage::Table::kNodes, node.key.view(), *encoded);
+}
 
 Status WriteHostAddresses(storage::WriteTxn& txn, std::string_view apex, std::string_view host,
                           std::string_view ipv4, std::string_view ipv6, uint32_t ttl) {
-  NodeAt at;
-  if (Status s = LoadNode(txn, apex, host, at); !s.ok()) return s;
+  EditableNode at;
+  if (Status s = LoadNodeForEdit(txn, apex, host, at); !s.ok()) return s;
   at.node.RemoveRRset(type::kA);
   at.node.RemoveRRset(type::kAAAA);
   if (!ipv4.empty()) at.node.Add(type::kA, kClassIN, ttl, ipv4);
   if (!ipv6.empty()) at.node.Add(type::kAAAA, kClassIN, ttl, ipv6);
-  auto encoded = at.node.Encode();
-  if (!encoded.ok()) return encoded.status();
-  return txn.Put(storage::Table::kNodes, at.key.view(), *encoded);
+  return StoreNode(txn, at, /*keep_empty=*/true);
 }
 
 Status RemoveHostAddresses(storage::WriteTxn& txn, std::string_view apex, std::string_view host) {
-  NodeAt at;
-  if (Status s = LoadNode(txn, apex, host, at); !s.ok()) return s;
-  if (!at.existed) return Status::Ok();
+  EditableNode at;
+  if (Status s = LoadNodeForEdit(txn, apex, host, at); !s.ok()) return s;
+  if (!at.existed()) return Status::Ok();
   at.node.RemoveRRset(type::kA);
   at.node.RemoveRRset(type::kAAAA);
-  if (at.node.empty()) return txn.Delete(storage::Table::kNodes, at.key.view());
-  auto encoded = at.node.Encode();
-  if (!encoded.ok()) return encoded.status();
-  return txn.Put(storage::Table::kNodes, at.key.view(), *encoded);
+  return StoreNode(txn, at);
 }
 
 namespace {
 
 // The apex SOA's rdata and where its serial sits.
 struct SoaAt {
-  NodeAt at;
+  EditableNode at;
   std::string rdata;
   size_t serial_at = 0;
   uint16_t rclass = 0;

@@ -10,9 +10,32 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "storage/node.h"
+#include "storage/schema.h"
 #include "storage/store.h"
 
 namespace updns::zone {
+
+// One owner name of a zone, loaded for change and written back with
+// StoreNode(). Every change to a zone's records goes through this pair, so
+// that the zone's journal (zone/journal.h) sees each RR removed and added.
+struct EditableNode {
+  uint32_t zone_id = 0;
+  storage::NodeKey key;
+  storage::NodeBuilder node;  // edit this
+  std::string original;       // the stored value as loaded; empty when absent
+  bool existed() const { return !original.empty(); }
+};
+
+// Loads `name` (lowercase wire, inside the zone at `apex`) for change; a
+// name without a node loads as an empty node.
+Status LoadNodeForEdit(const storage::Txn& txn, std::string_view apex, std::string_view name,
+                       EditableNode& out);
+
+// Writes `node.node` back: deletes the node when it is empty (unless
+// `keep_empty`, for hosts that must answer NODATA rather than NXDOMAIN) and
+// journals the difference against `node.original`.
+Status StoreNode(storage::WriteTxn& txn, EditableNode& node, bool keep_empty = false);
 
 // Sets the A and AAAA RRsets of `host` (wire name inside the zone whose apex
 // is `apex`, both lowercase) to the given addresses (4 / 16 raw bytes; empty

@@ -1,0 +1,1 @@
+#include "tsig/tsig.h"

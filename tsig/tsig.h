@@ -1,0 +1,2 @@
+// TSIG (RFC 8945): being written.
+#pragma once

@@ -1,0 +1,1 @@
+#include "update/rfc2136.h"

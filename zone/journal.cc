@@ -1,0 +1,1 @@
+#include "zone/journal.h"
