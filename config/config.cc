@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include <arpa/inet.h>
+#include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -30,7 +31,8 @@ constexpr const char* kEndpointHint = "expected ADDRESS[@PORT], e.g. 127.0.0.1@5
 constexpr uint16_t kDefaultHttpPort = 80;
 constexpr const char* kHttpEndpointHint =
     "expected ADDRESS[:PORT], e.g. 127.0.0.1:8053, [::1]:8053 or 127.0.0.1@8053";
-constexpr const char* kTopLevelKeys = "server, storage, zones, http, accounts, dyndns, mail, api";
+constexpr const char* kTopLevelKeys =
+    "server, storage, keys, zones, notify, http, accounts, dyndns, mail, api";
 
 constexpr uint64_t kMiB = uint64_t{1} << 20;
 constexpr unsigned kMaxWorkers = 1024;
@@ -51,6 +53,19 @@ constexpr size_t kMaxMailAddressLength = 254;  // RFC 5321 path limit less the b
 constexpr size_t kMaxSecretFileBytes = 4096;
 constexpr const char* kSmtpHint =
     "smtp://HOST[:PORT] or smtps://HOST[:PORT], e.g. smtp://127.0.0.1:25";
+
+constexpr size_t kMaxSecretBytes = 1024;
+constexpr uint32_t kMaxJournalEntries = 1000000;
+constexpr uint32_t kMaxNotifyRetryMs = 3600000;
+constexpr const char* kTsigAlgorithms[] = {"hmac-sha1", "hmac-sha256", "hmac-sha384", "hmac-sha512"};
+
+// RFC 3597 mnemonics for the types operators write in update rules.
+constexpr std::pair<std::string_view, uint16_t> kRecordTypes[] = {
+    {"A", 1},       {"NS", 2},      {"CNAME", 5},   {"SOA", 6},     {"PTR", 12},
+    {"HINFO", 13},  {"MX", 15},     {"TXT", 16},    {"RP", 17},     {"AAAA", 28},
+    {"LOC", 29},    {"SRV", 33},    {"NAPTR", 35},  {"DNAME", 39},  {"DS", 43},
+    {"SSHFP", 44},  {"DNSKEY", 48}, {"TLSA", 52},   {"SMIMEA", 53}, {"OPENPGPKEY", 61},
+    {"SVCB", 64},   {"HTTPS", 65},  {"URI", 256},   {"CAA", 257}};
 
 constexpr size_t kMaxLabelLength = 63;
 constexpr size_t kMaxNameLength = 253;  // presentation form, no trailing dot
@@ -258,6 +273,35 @@ Result<std::string> ReadSecretFile(const std::string& path) {
   return text;
 }
 
+// Standard base64 (RFC 4648 §4, padding required, whitespace allowed between
+// groups as in BIND key files) to bytes.
+Result<std::string> DecodeBase64(std::string_view text) {
+  std::string compact;
+  for (char c : text) {
+    if (c != ' ' && c != '\t' && c != '\n' && c != '\r') compact += c;
+  }
+  if (compact.empty() || compact.size() % 4 != 0)
+    return Status::Invalid("not base64 (the length must be a multiple of 4, padded with '=')");
+  for (size_t i = 0; i < compact.size(); ++i) {
+    char c = compact[i];
+    bool alphabet = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '+' || c == '/';
+    bool padding = c == '=' && i + 2 >= compact.size() &&
+                   (i + 1 == compact.size() || compact[i + 1] == '=');
+    if (!alphabet && !padding)
+      return Status::Invalid(Cat("not base64: unexpected character at position ", i + 1));
+  }
+  std::string bytes(compact.size() / 4 * 3, '\0');
+  int written = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(bytes.data()),
+                                reinterpret_cast<const unsigned char*>(compact.data()),
+                                static_cast<int>(compact.size()));
+  if (written < 0) return Status::Invalid("not base64");
+  // EVP_DecodeBlock counts padding as zero bytes.
+  size_t padding = compact.size() - compact.find_last_not_of('=') - 1;
+  bytes.resize(static_cast<size_t>(written) - padding);
+  return bytes;
+}
+
 // A node and what a message needs to point at it.
 struct Item {
   YAML::Node node;
@@ -319,6 +363,13 @@ class Reader {
   Status ReadApi(const Item& item, ApiConfig& api) const;
   Status ReadZones(const Item& item, std::vector<ZoneConfig>& zones) const;
   Status ReadZone(const Item& item, ZoneConfig& zone) const;
+  Status ReadTransfer(const Item& item, ZoneConfig& zone) const;
+  Status ReadUpdateRules(const Item& item, ZoneConfig& zone) const;
+  Status ReadKeys(const Item& item, std::vector<KeyConfig>& keys) const;
+  Status ReadKey(const Item& item, KeyConfig& key) const;
+  Status ReadNotify(const Item& item, NotifyConfig& notify) const;
+  // Checks what refers across sections (zones naming keys).
+  Status CheckReferences(const Config& config) const;
 
   std::string_view source_;
 };
@@ -401,7 +452,8 @@ Status Reader::Read(const YAML::Node& root, Config& config) const {
   Item top{root, "", LineOf(root, 1)};
   if (!root.IsMap()) return Expected(top, Cat("the top level to be a map with keys ", kTopLevelKeys));
   Result<std::vector<Field>> fields =
-      Fields(top, {"server", "storage", "zones", "http", "accounts", "dyndns", "mail", "api"});
+      Fields(top, {"server", "storage", "keys", "zones", "notify", "http", "accounts", "dyndns",
+                   "mail", "api"});
   if (!fields.ok()) return fields.status();
   for (const Field& field : *fields) {
     Status status;
@@ -419,17 +471,22 @@ Status Reader::Read(const YAML::Node& root, Config& config) const {
       status = ReadMail(field.value, config.mail);
     } else if (field.key == "api") {
       status = ReadApi(field.value, config.api);
+    } else if (field.key == "keys") {
+      status = ReadKeys(field.value, config.keys);
+    } else if (field.key == "notify") {
+      status = ReadNotify(field.value, config.notify);
     } else {
       status = ReadZones(field.value, config.zones);
     }
     if (!status.ok()) return status;
   }
-  return Status::Ok();
+  return CheckReferences(config);
 }
 
 Status Reader::ReadServer(const Item& item, ServerConfig& server) const {
   Result<std::vector<Field>> fields =
-      Fields(item, {"listen", "workers", "tcp_idle_timeout", "tcp_max_connections", "udp_payload"});
+      Fields(item, {"listen", "workers", "cpu_affinity", "tcp_idle_timeout", "tcp_max_connections",
+                    "udp_payload"});
   if (!fields.ok()) return fields.status();
   for (const Field& field : *fields) {
     const Item& value = field.value;
@@ -438,6 +495,8 @@ Status Reader::ReadServer(const Item& item, ServerConfig& server) const {
       status = ReadListen(value, {ParseEndpoint, kDefaultDnsPort, kEndpointHint, false}, server.listen);
     } else if (field.key == "workers") {
       status = ReadInteger(value, 1, kMaxWorkers, server.workers);
+    } else if (field.key == "cpu_affinity") {
+      status = ReadBool(value, server.cpu_affinity);
     } else if (field.key == "tcp_idle_timeout") {
       status = ReadInteger(value, 1, kMaxTcpIdleTimeoutMs, server.tcp_idle_timeout_ms);
     } else if (field.key == "tcp_max_connections") {
@@ -530,10 +589,16 @@ Status Reader::ReadDyndns(const Item& item, DyndnsConfig& dyndns) const {
 }
 
 Status Reader::ReadStorage(const Item& item, StorageConfig& storage) const {
-  Result<std::vector<Field>> fields = Fields(item, {"path", "map_size"});
+  Result<std::vector<Field>> fields =
+      Fields(item, {"path", "map_size", "journal_entries", "journal_size"});
   if (!fields.ok()) return fields.status();
   for (const Field& field : *fields) {
     const Item& value = field.value;
+    if (field.key == "journal_entries") {
+      if (Status s = ReadInteger(value, 1, kMaxJournalEntries, storage.journal_max_entries); !s.ok())
+        return s;
+      continue;
+    }
     if (field.key == "path") {
       Result<std::string> path = Text(value, "a directory path");
       if (!path.ok()) return path.status();
@@ -544,6 +609,10 @@ Status Reader::ReadStorage(const Item& item, StorageConfig& storage) const {
     uint64_t bytes = 0;
     if (!value.node.IsScalar() || !ParseByteSize(value.node.Scalar(), bytes)) {
       return Expected(value, Cat(kSizeHint, " (units: KiB MiB GiB TiB, or K M G T for the same)"));
+    }
+    if (field.key == "journal_size") {
+      storage.journal_max_bytes = bytes;
+      continue;
     }
     if (bytes < kMiB) return Error(value, Cat(bytes, " bytes is too small; the map needs at least 1MiB"));
     storage.map_size = bytes;
@@ -680,10 +749,25 @@ Status Reader::ReadZones(const Item& item, std::vector<ZoneConfig>& zones) const
 
 Status Reader::ReadZone(const Item& item, ZoneConfig& zone) const {
   if (!item.node.IsMap()) return Expected(item, "a map with 'name' and optionally 'file'");
-  Result<std::vector<Field>> fields = Fields(item, {"name", "file", "host_ttl"});
+  Result<std::vector<Field>> fields =
+      Fields(item, {"name", "file", "host_ttl", "notify", "transfer", "update"});
   if (!fields.ok()) return fields.status();
   zone.line = item.line;
   for (const Field& field : *fields) {
+    if (field.key == "notify") {
+      Status status = ReadListen(field.value, {ParseEndpoint, kDefaultDnsPort, kEndpointHint, true},
+                                 zone.notify);
+      if (!status.ok()) return status;
+      continue;
+    }
+    if (field.key == "transfer") {
+      if (Status status = ReadTransfer(field.value, zone); !status.ok()) return status;
+      continue;
+    }
+    if (field.key == "update") {
+      if (Status status = ReadUpdateRules(field.value, zone); !status.ok()) return status;
+      continue;
+    }
     if (field.key == "host_ttl") {
       if (Status status = ReadInteger(field.value, 0, kMaxHostTtl, zone.host_ttl); !status.ok()) return status;
       continue;
@@ -700,6 +784,190 @@ Status Reader::ReadZone(const Item& item, ZoneConfig& zone) const {
       return Error(field.value, problem);
   }
   if (zone.name.empty()) return Error(item, "missing key 'name' (the zone's apex, e.g. dyn.example.com)");
+  // Update rules are read before `name` may be known; check their names now.
+  for (const UpdateRuleConfig& rule : zone.update) {
+    for (const std::string& name : rule.names) {
+      std::string_view base = name.starts_with("*.") ? std::string_view(name).substr(2) : name;
+      bool inside = zone.name == "." || base == zone.name ||
+                    (base.size() > zone.name.size() && base.ends_with(zone.name) &&
+                     base[base.size() - zone.name.size() - 1] == '.');
+      if (!inside) {
+        return Error(item, Cat("update rule name '", name, "' is not inside zone '", zone.name,
+                               "' (write full names, e.g. '*.", zone.name, "')"));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+// Each element is an address prefix or, when it is not one, a key name.
+Status Reader::ReadTransfer(const Item& item, ZoneConfig& zone) const {
+  constexpr const char* kWhat = "key names and address prefixes, e.g. [xfr-key, 127.0.0.0/8]";
+  Result<std::vector<Item>> elements = Elements(item, kWhat);
+  if (!elements.ok()) return elements.status();
+  for (const Item& element : *elements) {
+    Result<std::string> text = Text(element, Cat("a key name or an address prefix (", kWhat, ")"));
+    if (!text.ok()) return text.status();
+    bool looks_like_address = text->find(':') != std::string::npos ||
+                              text->find('/') != std::string::npos ||
+                              text->find_first_not_of("0123456789.") == std::string::npos;
+    if (looks_like_address) {
+      Result<Prefix> prefix = ParsePrefix(*text);
+      if (!prefix.ok()) return Error(element, prefix.status().message());
+      zone.transfer_prefixes.push_back(std::move(prefix).value());
+    } else {
+      zone.transfer_keys.push_back(CanonicalName(*text));
+    }
+  }
+  return Status::Ok();
+}
+
+Status Reader::ReadUpdateRules(const Item& item, ZoneConfig& zone) const {
+  Result<std::vector<Item>> elements = Elements(item, "rules, each a map with 'key' and optionally 'names' and 'types'");
+  if (!elements.ok()) return elements.status();
+  for (const Item& element : *elements) {
+    if (!element.node.IsMap()) return Expected(element, "a map with 'key' and optionally 'names' and 'types'");
+    Result<std::vector<Field>> fields = Fields(element, {"key", "names", "types"});
+    if (!fields.ok()) return fields.status();
+    UpdateRuleConfig rule;
+    for (const Field& field : *fields) {
+      if (field.key == "key") {
+        Result<std::string> key = Text(field.value, "the name of a key from 'keys'");
+        if (!key.ok()) return key.status();
+        rule.key = CanonicalName(*key);
+        continue;
+      }
+      bool names = field.key == "names";
+      Result<std::vector<Item>> list =
+          Elements(field.value, names ? "domain names, e.g. [\"*.dyn.example\"]" : "record types, e.g. [A, AAAA, TXT]");
+      if (!list.ok()) return list.status();
+      for (const Item& entry : *list) {
+        Result<std::string> text = Text(entry, names ? "a domain name" : "a record type");
+        if (!text.ok()) return text.status();
+        if (names) {
+          std::string name = CanonicalName(*text);
+          std::string_view base = name.starts_with("*.") ? std::string_view(name).substr(2) : name;
+          if (std::string problem = ZoneNameProblem(base); !problem.empty()) return Error(entry, problem);
+          rule.names.push_back(std::move(name));
+        } else {
+          Result<uint16_t> type = ParseRecordType(*text);
+          if (!type.ok()) return Error(entry, type.status().message());
+          rule.types.push_back(*type);
+        }
+      }
+    }
+    if (rule.key.empty()) return Error(element, "missing key 'key' (the TSIG key allowed to update)");
+    zone.update.push_back(std::move(rule));
+  }
+  return Status::Ok();
+}
+
+Status Reader::ReadKeys(const Item& item, std::vector<KeyConfig>& keys) const {
+  if (item.node.IsNull()) return Status::Ok();
+  Result<std::vector<Item>> elements = Elements(item, "TSIG keys, each a map with 'name', 'algorithm' and 'secret'");
+  if (!elements.ok()) return elements.status();
+  for (const Item& element : *elements) {
+    KeyConfig key;
+    if (Status status = ReadKey(element, key); !status.ok()) return status;
+    for (const KeyConfig& other : keys) {
+      if (other.name == key.name) {
+        return Error(element, Cat("key '", key.name, "' is declared twice (lines ", other.line, " and ",
+                                  key.line, ")"));
+      }
+    }
+    keys.push_back(std::move(key));
+  }
+  return Status::Ok();
+}
+
+Status Reader::ReadKey(const Item& item, KeyConfig& key) const {
+  if (!item.node.IsMap()) return Expected(item, "a map with 'name', 'algorithm' and 'secret'");
+  Result<std::vector<Field>> fields = Fields(item, {"name", "algorithm", "secret", "secret_file"});
+  if (!fields.ok()) return fields.status();
+  key.line = item.line;
+  const Item* secret = nullptr;
+  const Item* secret_file = nullptr;
+  for (const Field& field : *fields) {
+    if (field.key == "name") {
+      Result<std::string> name = Text(field.value, "a key name, e.g. ddns-key");
+      if (!name.ok()) return name.status();
+      key.name = CanonicalName(*name);
+      if (std::string problem = ZoneNameProblem(key.name); !problem.empty() || key.name == ".")
+        return Error(field.value, problem.empty() ? "a key name can't be the root" : problem);
+    } else if (field.key == "algorithm") {
+      Result<std::string> text = Text(field.value, "hmac-sha256, hmac-sha384, hmac-sha512 or hmac-sha1");
+      if (!text.ok()) return text.status();
+      Result<std::string> algorithm = ParseTsigAlgorithm(*text);
+      if (!algorithm.ok()) return Error(field.value, algorithm.status().message());
+      key.algorithm = std::move(algorithm).value();
+    } else if (field.key == "secret") {
+      secret = &field.value;
+    } else {
+      secret_file = &field.value;
+    }
+  }
+  if (key.name.empty()) return Error(item, "missing key 'name' (the TSIG key's name, e.g. ddns-key)");
+  if (key.algorithm.empty()) key.algorithm = "hmac-sha256";
+  if (secret != nullptr && secret_file != nullptr)
+    return Error(*secret_file, Cat("give either 'secret' (line ", secret->line, ") or 'secret_file', not both"));
+  if (secret == nullptr && secret_file == nullptr)
+    return Error(item, Cat("key '", key.name, "' needs 'secret' (base64) or 'secret_file'"));
+  std::string encoded;
+  if (secret != nullptr) {
+    Result<std::string> text = Text(*secret, "the base64 secret, e.g. from 'tsig-keygen' or 'keymgr -t'");
+    if (!text.ok()) return text.status();
+    encoded = std::move(text).value();
+  } else {
+    Result<std::string> path = Text(*secret_file, "the path of a file holding the base64 secret");
+    if (!path.ok()) return path.status();
+    Result<std::string> text = ReadSecretFile(*path);
+    if (!text.ok()) return Error(*secret_file, Cat("cannot read '", *path, "': ", text.status().message()));
+    encoded = std::move(text).value();
+  }
+  const Item& at = secret != nullptr ? *secret : *secret_file;
+  if (encoded.size() > kMaxSecretBytes * 2) return Error(at, "the secret is too long for a TSIG key");
+  Result<std::string> bytes = DecodeBase64(encoded);
+  if (!bytes.ok()) return Error(at, bytes.status().message());
+  key.secret = std::move(bytes).value();
+  return Status::Ok();
+}
+
+Status Reader::ReadNotify(const Item& item, NotifyConfig& notify) const {
+  Result<std::vector<Field>> fields = Fields(item, {"retry_initial", "retry_max"});
+  if (!fields.ok()) return fields.status();
+  const Item* retry_max = nullptr;
+  for (const Field& field : *fields) {
+    bool initial = field.key == "retry_initial";
+    if (!initial) retry_max = &field.value;
+    uint32_t& out = initial ? notify.retry_initial_ms : notify.retry_max_ms;
+    if (Status status = ReadInteger(field.value, 1, kMaxNotifyRetryMs, out); !status.ok()) return status;
+  }
+  if (retry_max != nullptr && notify.retry_max_ms < notify.retry_initial_ms) {
+    return Error(*retry_max, Cat(notify.retry_max_ms, " is below retry_initial (", notify.retry_initial_ms,
+                                 "); retries start at retry_initial and double up to retry_max"));
+  }
+  return Status::Ok();
+}
+
+Status Reader::CheckReferences(const Config& config) const {
+  auto known = [&](const std::string& name) {
+    return std::any_of(config.keys.begin(), config.keys.end(),
+                       [&](const KeyConfig& key) { return key.name == name; });
+  };
+  std::string names;
+  for (const KeyConfig& key : config.keys) names += Cat(names.empty() ? "" : ", ", key.name);
+  std::string defined = names.empty() ? "no keys are defined under 'keys'" : Cat("defined keys: ", names);
+  for (const ZoneConfig& zone : config.zones) {
+    Item at{YAML::Node(), "", zone.line};
+    for (const std::string& key : zone.transfer_keys) {
+      if (!known(key))
+        return Error(at, Cat("zone '", zone.name, "': transfer key '", key, "' is not defined (", defined, ")"));
+    }
+    for (const UpdateRuleConfig& rule : zone.update) {
+      if (!known(rule.key))
+        return Error(at, Cat("zone '", zone.name, "': update key '", rule.key, "' is not defined (", defined, ")"));
+    }
+  }
   return Status::Ok();
 }
 
@@ -709,6 +977,90 @@ uint16_t Endpoint::port() const {
   if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(address).sin_port);
   if (family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(address).sin6_port);
   return 0;
+}
+
+const KeyConfig* Config::FindKey(std::string_view name) const {
+  std::string canonical = CanonicalName(name);
+  for (const KeyConfig& key : keys) {
+    if (key.name == canonical) return &key;
+  }
+  return nullptr;
+}
+
+bool Prefix::Contains(const sockaddr* address) const {
+  const uint8_t* bytes_of = nullptr;
+  if (address->sa_family == AF_INET && family == AF_INET) {
+    bytes_of = reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in*>(address)->sin_addr);
+  } else if (address->sa_family == AF_INET6 && family == AF_INET6) {
+    bytes_of = reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr.s6_addr;
+  } else if (address->sa_family == AF_INET6 && family == AF_INET) {
+    // A v4 client on a dual-stack socket arrives as ::ffff:a.b.c.d.
+    const uint8_t* v6 = reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr.s6_addr;
+    static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::memcmp(v6, kMapped, 12) != 0) return false;
+    bytes_of = v6 + 12;
+  } else {
+    return false;
+  }
+  unsigned whole = length / 8;
+  if (std::memcmp(bytes_of, bytes, whole) != 0) return false;
+  unsigned rest = length % 8;
+  if (rest == 0) return true;
+  uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
+  return (bytes_of[whole] & mask) == (bytes[whole] & mask);
+}
+
+Result<Prefix> ParsePrefix(std::string_view text) {
+  Prefix prefix;
+  prefix.text = std::string(text);
+  std::string address(text.substr(0, text.find('/')));
+  if (inet_pton(AF_INET, address.c_str(), prefix.bytes) == 1) {
+    prefix.family = AF_INET;
+    prefix.length = 32;
+  } else if (inet_pton(AF_INET6, address.c_str(), prefix.bytes) == 1) {
+    prefix.family = AF_INET6;
+    prefix.length = 128;
+  } else {
+    return Status::Invalid(Cat("'", text, "' is not an address prefix (expected e.g. 127.0.0.0/8 or ::1)"));
+  }
+  if (size_t slash = text.find('/'); slash != std::string_view::npos) {
+    uint64_t bits = 0;
+    if (!ParseDecimal(text.substr(slash + 1), bits) || bits > prefix.length) {
+      return Status::Invalid(Cat("'", text, "': the prefix length must be a number from 0 to ", prefix.length));
+    }
+    prefix.length = static_cast<unsigned>(bits);
+  }
+  for (unsigned bit = prefix.length; bit < 128; ++bit) {
+    if (bit / 8 < 16 && (prefix.bytes[bit / 8] >> (7 - bit % 8) & 1) != 0) {
+      return Status::Invalid(Cat("'", text, "' has host bits set after /", prefix.length,
+                                 "; did you mean the network address?"));
+    }
+  }
+  return prefix;
+}
+
+Result<std::string> ParseTsigAlgorithm(std::string_view text) {
+  std::string name = CanonicalName(text);
+  for (const char* known : kTsigAlgorithms) {
+    if (name == known) return name;
+  }
+  return Status::Invalid(Cat("unknown TSIG algorithm '", text,
+                             "' (supported: hmac-sha256, hmac-sha384, hmac-sha512, hmac-sha1)"));
+}
+
+Result<uint16_t> ParseRecordType(std::string_view text) {
+  std::string upper(text);
+  std::transform(upper.begin(), upper.end(), upper.begin(),
+                 [](char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; });
+  for (const auto& [name, number] : kRecordTypes) {
+    if (upper == name) return number;
+  }
+  uint64_t number = 0;
+  if (upper.starts_with("TYPE") && ParseDecimal(std::string_view(upper).substr(4), number) && number > 0 &&
+      number <= 65535) {
+    return static_cast<uint16_t>(number);
+  }
+  return Status::Invalid(Cat("unknown record type '", text, "' (write a mnemonic like A, AAAA, TXT, or TYPEnnn)"));
 }
 
 const ZoneConfig* Config::FindZone(std::string_view name) const {

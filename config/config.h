@@ -27,6 +27,7 @@ struct Endpoint {
 struct ServerConfig {
   std::vector<Endpoint> listen;  // DNS over UDP and TCP; default 127.0.0.1@53
   unsigned workers = 0;          // query loops; 0 in the file is invalid, absent = cores
+  bool cpu_affinity = false;     // pin query loop i to CPU i (modulo the CPUs we may use)
   unsigned tcp_idle_timeout_ms = 10000;
   unsigned tcp_max_connections = 256;  // per worker loop
   uint16_t udp_payload = 1232;         // our EDNS payload size, 512..4096
@@ -35,6 +36,45 @@ struct ServerConfig {
 struct StorageConfig {
   std::string path = "./var/db";             // LMDB environment directory
   uint64_t map_size = uint64_t{1} << 30;     // bytes; "1GiB", "512MiB", 1048576
+  // Each zone's change journal (IXFR's source) keeps at most this many
+  // change sets and this many bytes; the oldest go first.
+  uint32_t journal_max_entries = 1000;
+  uint64_t journal_max_bytes = uint64_t{16} << 20;
+};
+
+// A TSIG key (RFC 8945) for UPDATE, zone transfers and NOTIFY.
+struct KeyConfig {
+  std::string name;       // lowercased, no trailing dot
+  std::string algorithm;  // hmac-sha1, hmac-sha256, hmac-sha384 or hmac-sha512
+  // The raw secret, decoded from base64 written inline (`secret`) or read at
+  // load time from `secret_file`. Never log it.
+  std::string secret;
+  int line = 0;
+};
+
+// An address prefix: 127.0.0.0/8, ::1, 2001:db8::/32.
+struct Prefix {
+  std::string text;  // as written, for messages
+  int family = 0;    // AF_INET or AF_INET6
+  uint8_t bytes[16] = {};
+  unsigned length = 0;  // bits
+  bool Contains(const sockaddr* address) const;
+};
+
+// Who may send RFC 2136 UPDATE to a zone: one TSIG key, limited to names
+// and types.
+struct UpdateRuleConfig {
+  std::string key;                 // a name from `keys`
+  // Lowercased names inside the zone; "*.sub.zone" means every name below
+  // sub.zone. Empty = the whole zone.
+  std::vector<std::string> names;
+  std::vector<uint16_t> types;     // empty = every type but SOA and NS
+};
+
+// Notify and transfer settings of the secondaries that follow a zone.
+struct NotifyConfig {
+  uint32_t retry_initial_ms = 1000;  // first retry of an unanswered NOTIFY,
+  uint32_t retry_max_ms = 60000;     // then doubling up to this, until answered
 };
 
 // The dyndns2 and JSON API listener. No `listen` address = HTTP disabled.
@@ -89,6 +129,12 @@ struct ZoneConfig {
   std::string name;  // lowercased, no trailing dot except for the root "."
   std::string file;  // optional master file, relative to the working directory
   uint32_t host_ttl = 60;  // TTL of dyndns hosts' A/AAAA records, 0..86400
+  std::vector<Endpoint> notify;          // secondaries sent NOTIFY on every serial change
+  // Zone transfers (AXFR/IXFR) are allowed to a request signed with one of
+  // `transfer_keys` or coming from one of `transfer_prefixes`; none = refused.
+  std::vector<std::string> transfer_keys;
+  std::vector<Prefix> transfer_prefixes;
+  std::vector<UpdateRuleConfig> update;  // none = RFC 2136 UPDATE refused
   int line = 0;      // where the zone is declared, for messages
 };
 
@@ -96,7 +142,9 @@ struct Config {
   std::string source;  // the file it came from
   ServerConfig server;
   StorageConfig storage;
+  std::vector<KeyConfig> keys;
   std::vector<ZoneConfig> zones;
+  NotifyConfig notify;
   HttpConfig http;
   AccountsConfig accounts;
   DyndnsConfig dyndns;
@@ -105,6 +153,8 @@ struct Config {
 
   // nullptr when `name` (any case, trailing dot or not) is not configured.
   const ZoneConfig* FindZone(std::string_view name) const;
+  // nullptr when no key has that name (any case, trailing dot or not).
+  const KeyConfig* FindKey(std::string_view name) const;
 };
 
 // Reads and validates a file. Errors read "FILE:LINE: key 'a.b': what is wrong"
@@ -119,6 +169,16 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source);
 
 // Parses "ADDRESS[@PORT]" (IPv4 or IPv6, no brackets needed).
 Result<Endpoint> ParseEndpoint(std::string_view text, uint16_t default_port);
+
+// Parses "ADDRESS[/BITS]"; an address alone is a host prefix (/32, /128).
+Result<Prefix> ParsePrefix(std::string_view text);
+
+// Parses "hmac-sha256"-style algorithm names; returns the canonical
+// lowercase name without a trailing dot.
+Result<std::string> ParseTsigAlgorithm(std::string_view text);
+
+// Parses a resource record type: a mnemonic (A, AAAA, TXT, ...) or TYPEnnn.
+Result<uint16_t> ParseRecordType(std::string_view text);
 
 // Parses an HTTP listen address: everything ParseEndpoint takes, and also the
 // usual "IPV4:PORT" and "[IPV6]:PORT". A bare IPv6 address takes no ":PORT"

@@ -734,5 +734,152 @@ TEST(LoadConfigTest, EmptyFile) {
   EXPECT_NE(config.status().message().find("empty"), std::string_view::npos);
 }
 
+
+// --- TSIG keys, transfer ACLs, update rules and NOTIFY (zone transfers) ---
+
+constexpr std::string_view kTransferConfig =
+    "keys:\n"                                              // 1
+    "  - name: DDNS-Key.\n"                                // 2
+    "    algorithm: HMAC-SHA512\n"                         // 3
+    "    secret: c2VjcmV0LXNlY3JldA==\n"                   // 4
+    "  - name: xfr-key\n"                                  // 5
+    "    secret: YWJj\n"                                   // 6
+    "zones:\n"                                             // 7
+    "  - name: dyn.example\n"                              // 8
+    "    notify: [\"127.0.0.1@5400\", \"::1\"]\n"          // 9
+    "    transfer: [xfr-key, 127.0.0.0/8, \"2001:db8::/32\"]\n"  // 10
+    "    update:\n"                                        // 11
+    "      - key: ddns-key\n"                              // 12
+    "        names: [\"*.dyn.example\", dyn.example]\n"    // 13
+    "        types: [A, aaaa, TXT, TYPE65000]\n"           // 14
+    "      - key: xfr-key\n"                               // 15
+    "storage:\n"                                           // 16
+    "  journal_entries: 50\n"                              // 17
+    "  journal_size: 1MiB\n"                               // 18
+    "notify:\n"                                            // 19
+    "  retry_initial: 500\n"                               // 20
+    "  retry_max: 8000\n"                                  // 21
+    "server:\n"                                            // 22
+    "  cpu_affinity: true\n";                              // 23
+
+TEST(TransferConfigTest, FullSection) {
+  Result<Config> config = ParseConfig(kTransferConfig, kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  ASSERT_EQ(config->keys.size(), 2u);
+  EXPECT_EQ(config->keys[0].name, "ddns-key");
+  EXPECT_EQ(config->keys[0].algorithm, "hmac-sha512");
+  EXPECT_EQ(config->keys[0].secret, "secret-secret");
+  EXPECT_EQ(config->keys[1].algorithm, "hmac-sha256");  // the default
+  EXPECT_EQ(config->keys[1].secret, "abc");
+  EXPECT_EQ(config->FindKey("XFR-KEY."), &config->keys[1]);
+  EXPECT_EQ(config->FindKey("other"), nullptr);
+
+  const ZoneConfig& zone = config->zones.at(0);
+  ASSERT_EQ(zone.notify.size(), 2u);
+  EXPECT_EQ(zone.notify[0].port(), 5400);
+  EXPECT_EQ(zone.notify[1].port(), 53);
+  EXPECT_EQ(zone.transfer_keys, std::vector<std::string>{"xfr-key"});
+  ASSERT_EQ(zone.transfer_prefixes.size(), 2u);
+  EXPECT_EQ(zone.transfer_prefixes[0].length, 8u);
+  EXPECT_EQ(zone.transfer_prefixes[1].family, AF_INET6);
+  ASSERT_EQ(zone.update.size(), 2u);
+  EXPECT_EQ(zone.update[0].key, "ddns-key");
+  EXPECT_EQ(zone.update[0].names, (std::vector<std::string>{"*.dyn.example", "dyn.example"}));
+  EXPECT_EQ(zone.update[0].types, (std::vector<uint16_t>{1, 28, 16, 65000}));
+  EXPECT_TRUE(zone.update[1].names.empty());
+  EXPECT_TRUE(zone.update[1].types.empty());
+  EXPECT_EQ(config->storage.journal_max_entries, 50u);
+  EXPECT_EQ(config->storage.journal_max_bytes, uint64_t{1} << 20);
+  EXPECT_EQ(config->notify.retry_initial_ms, 500u);
+  EXPECT_EQ(config->notify.retry_max_ms, 8000u);
+  EXPECT_TRUE(config->server.cpu_affinity);
+}
+
+TEST(TransferConfigTest, Defaults) {
+  Result<Config> config = ParseConfig("zones:\n  - name: a.example\n", kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const ZoneConfig& zone = config->zones.at(0);
+  EXPECT_TRUE(zone.notify.empty());
+  EXPECT_TRUE(zone.transfer_keys.empty());
+  EXPECT_TRUE(zone.transfer_prefixes.empty());
+  EXPECT_TRUE(zone.update.empty());
+  EXPECT_EQ(config->storage.journal_max_entries, 1000u);
+  EXPECT_FALSE(config->server.cpu_affinity);
+}
+
+TEST(TransferConfigTest, ErrorsNameTheFieldAtFault) {
+  EXPECT_TRUE(Says(ErrorOf("keys:\n  - name: k\n    secret: 'not base64!'\n"), 3,
+                   {"key 'keys[0].secret'", "not base64"}));
+  EXPECT_TRUE(Says(ErrorOf("keys:\n  - name: k\n    secret: YWJj\n    algorithm: hmac-md5\n"), 4,
+                   {"key 'keys[0].algorithm'", "unknown TSIG algorithm 'hmac-md5'", "hmac-sha256"}));
+  EXPECT_TRUE(Says(ErrorOf("keys:\n  - name: k\n"), 2, {"key 'keys[0]'", "needs 'secret'"}));
+  EXPECT_TRUE(Says(ErrorOf("keys:\n  - {name: k, secret: YWJj}\n  - {name: K., secret: YWJj}\n"), 3,
+                   {"declared twice"}));
+  EXPECT_TRUE(Says(ErrorOf("zones:\n  - name: a.example\n    transfer: [nokey]\n"), 2,
+                   {"transfer key 'nokey' is not defined", "no keys are defined"}));
+  EXPECT_TRUE(Says(ErrorOf("keys:\n  - {name: k, secret: YWJj}\nzones:\n  - name: a.example\n"
+                           "    update:\n      - key: other\n"),
+                   4, {"update key 'other' is not defined", "defined keys: k"}));
+  EXPECT_TRUE(Says(ErrorOf("zones:\n  - name: a.example\n    transfer: [10.0.0.1/8]\n"), 3,
+                   {"key 'zones[0].transfer[0]'", "host bits set"}));
+  EXPECT_TRUE(Says(ErrorOf("zones:\n  - name: a.example\n    transfer: [\"::1/129\"]\n"), 3,
+                   {"prefix length must be a number from 0 to 128"}));
+  EXPECT_TRUE(Says(ErrorOf("keys:\n  - {name: k, secret: YWJj}\nzones:\n  - name: a.example\n"
+                           "    update:\n      - key: k\n        types: [A, BOGUS]\n"),
+                   7, {"key 'zones[0].update[0].types[1]'", "unknown record type 'BOGUS'"}));
+  EXPECT_TRUE(Says(ErrorOf("keys:\n  - {name: k, secret: YWJj}\nzones:\n  - name: a.example\n"
+                           "    update:\n      - key: k\n        names: ['*.b.example']\n"),
+                   4, {"'*.b.example' is not inside zone 'a.example'"}));
+  EXPECT_TRUE(Says(ErrorOf("zones:\n  - name: a.example\n    notify: [\"127.0.0.1:53\"]\n"), 3,
+                   {"key 'zones[0].notify[0]'", "write the port after '@'"}));
+  EXPECT_TRUE(Says(ErrorOf("notify:\n  retry_initial: 5000\n  retry_max: 10\n"), 3,
+                   {"key 'notify.retry_max'", "below retry_initial"}));
+}
+
+TEST(TransferConfigTest, SecretFromFile) {
+  TempFile secret("c2VjcmV0\n");
+  Result<Config> config =
+      ParseConfig("keys:\n  - name: k\n    secret_file: " + secret.path() + "\n", kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->keys.at(0).secret, "secret");
+  EXPECT_TRUE(Says(ErrorOf("keys:\n  - name: k\n    secret_file: /nonexistent/secret\n"), 3,
+                   {"cannot read '/nonexistent/secret'"}));
+}
+
+TEST(TransferConfigTest, PrefixContains) {
+  auto v4 = [](const char* text) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    inet_pton(AF_INET, text, &address.sin_addr);
+    return address;
+  };
+  auto v6 = [](const char* text) {
+    sockaddr_in6 address{};
+    address.sin6_family = AF_INET6;
+    inet_pton(AF_INET6, text, &address.sin6_addr);
+    return address;
+  };
+  Result<Prefix> loopback = ParsePrefix("127.0.0.0/8");
+  ASSERT_TRUE(loopback.ok());
+  sockaddr_in inside = v4("127.1.2.3"), outside = v4("128.0.0.1");
+  sockaddr_in6 mapped = v6("::ffff:127.0.0.9"), plain6 = v6("::1");
+  EXPECT_TRUE(loopback->Contains(reinterpret_cast<sockaddr*>(&inside)));
+  EXPECT_FALSE(loopback->Contains(reinterpret_cast<sockaddr*>(&outside)));
+  EXPECT_TRUE(loopback->Contains(reinterpret_cast<sockaddr*>(&mapped)));
+  EXPECT_FALSE(loopback->Contains(reinterpret_cast<sockaddr*>(&plain6)));
+
+  Result<Prefix> odd = ParsePrefix("2001:db8:8000::/33");
+  ASSERT_TRUE(odd.ok()) << odd.status().message();
+  sockaddr_in6 in = v6("2001:db8:8000::1"), out = v6("2001:db8:7fff::1");
+  EXPECT_TRUE(odd->Contains(reinterpret_cast<sockaddr*>(&in)));
+  EXPECT_FALSE(odd->Contains(reinterpret_cast<sockaddr*>(&out)));
+  Result<Prefix> host = ParsePrefix("::1");
+  ASSERT_TRUE(host.ok());
+  EXPECT_TRUE(host->Contains(reinterpret_cast<sockaddr*>(&plain6)));
+  Result<Prefix> everything = ParsePrefix("0.0.0.0/0");
+  ASSERT_TRUE(everything.ok());
+  EXPECT_TRUE(everything->Contains(reinterpret_cast<sockaddr*>(&outside)));
+}
+
 }  // namespace
 }  // namespace updns::config
