@@ -164,7 +164,7 @@ TEST(ParseConfigErrorTest, UnknownKeys) {
                    {"key 'logging'", "unknown key", "server, storage, zones"}));
   EXPECT_TRUE(Says(ErrorOf("server:\n  listn: [\"::1\"]\n"), 2,
                    {"key 'server.listn'", "did you mean 'listen'",
-                    "listen, workers, tcp_idle_timeout, tcp_max_connections, udp_payload"}));
+                    "listen, workers, cpu_affinity, tcp_idle_timeout, tcp_max_connections, udp_payload"}));
   EXPECT_TRUE(Says(ErrorOf("storage:\n  path: x\n  mapsize: 1G\n"), 3,
                    {"key 'storage.mapsize'", "did you mean 'map_size'", "path, map_size"}));
   EXPECT_TRUE(Says(ErrorOf("zones:\n  - name: a\n  - name: b\n    master: b.zone\n"), 4,
@@ -280,7 +280,7 @@ TEST(ParseConfigErrorTest, YamlSyntaxErrors) {
 }
 
 TEST(ParseConfigErrorTest, EmptyOrWrongTopLevel) {
-  EXPECT_TRUE(Says(ErrorOf(""), 1, {"empty", "server, storage, zones"}));
+  EXPECT_TRUE(Says(ErrorOf(""), 1, {"empty", "server, storage, keys, zones"}));
   EXPECT_TRUE(Says(ErrorOf("# only a comment\n\n"), 1, {"empty"}));
   EXPECT_TRUE(Says(ErrorOf("~\n"), 1, {"empty"}));
   EXPECT_TRUE(Says(ErrorOf("- server\n- zones\n"), 1, {"top level", "map", "got a list"}));
