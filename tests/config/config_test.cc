@@ -161,7 +161,7 @@ TEST(ParseConfigTest, RootZoneAndLongestNames) {
 
 TEST(ParseConfigErrorTest, UnknownKeys) {
   EXPECT_TRUE(Says(ErrorOf("server:\n  workers: 2\nlogging: {}\n"), 3,
-                   {"key 'logging'", "unknown key", "server, storage, zones"}));
+                   {"key 'logging'", "unknown key", "server, storage, keys, zones"}));
   EXPECT_TRUE(Says(ErrorOf("server:\n  listn: [\"::1\"]\n"), 2,
                    {"key 'server.listn'", "did you mean 'listen'",
                     "listen, workers, cpu_affinity, tcp_idle_timeout, tcp_max_connections, udp_payload"}));
