@@ -1,0 +1,319 @@
+#include "server/notifier.h"
+
+#include <uv.h>
+
+#include <cstring>
+#include <optional>
+#include <random>
+
+#include "common/log.h"
+#include "storage/schema.h"
+#include "zone/name.h"
+#include "zone/wire.h"
+#include "zone/zone_edit.h"
+
+namespace updns::server {
+namespace {
+
+constexpr uint16_t kOpcodeNotify = 4;
+constexpr size_t kMaxNotifySize = 12 + 255 + 4;
+// Unanswered sends after which a target is reported as not answering (once
+// per serial); retries go on regardless.
+constexpr unsigned kReportAfterAttempts = 3;
+
+bool SameAddress(const sockaddr* a, const config::Endpoint& b) {
+  if (a->sa_family != b.family()) return false;
+  if (a->sa_family == AF_INET) {
+    auto* x = reinterpret_cast<const sockaddr_in*>(a);
+    auto* y = reinterpret_cast<const sockaddr_in*>(&b.address);
+    return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+  }
+  auto* x = reinterpret_cast<const sockaddr_in6*>(a);
+  auto* y = reinterpret_cast<const sockaddr_in6*>(&b.address);
+  return x->sin6_port == y->sin6_port &&
+         std::memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(in6_addr)) == 0;
+}
+
+// An announcement to one target not answered yet.
+struct Pending {
+  bool active = false;
+  uint32_t serial = 0;
+  uint16_t id = 0;
+  unsigned attempts = 0;  // sends so far
+  uint64_t due_ms = 0;    // next send, uv_now() time
+};
+
+struct ZoneState {
+  std::string apex;
+  std::string name;  // text, for logs
+  std::vector<config::Endpoint> targets;
+  std::vector<Pending> pending;  // per target
+  std::optional<uint32_t> announced;
+};
+
+}  // namespace
+
+struct Notifier::Impl {
+  Impl(const storage::Store& store, const NotifierOptions& options)
+      : store(store), options(options), random(std::random_device{}()) {}
+
+  const storage::Store& store;
+  const NotifierOptions options;
+  std::vector<ZoneState> zones;
+  std::mt19937 random;
+  std::optional<storage::ReadTxn> txn;
+  uint64_t generation = ~uint64_t{0};
+
+  uv_loop_t loop{};
+  uv_async_t poke_async{};
+  uv_async_t stop_async{};
+  uv_timer_t poll_timer{};
+  uv_timer_t retry_timer{};
+  uv_udp_t socket4{};
+  uv_udp_t socket6{};
+  bool has4 = false, has6 = false;
+  char receive_buffer[512];
+
+  mutable std::mutex stats_mutex;
+  Stats stats;  // guarded by stats_mutex
+
+  Status Bind(uv_udp_t& socket, int family);
+  void Check();
+  void Send(ZoneState& zone, size_t target);
+  void ScheduleRetry();
+  void OnRetry();
+  void OnAnswer(const uint8_t* data, size_t size, const sockaddr* from);
+  void OnStop();
+};
+
+Status Notifier::Impl::Bind(uv_udp_t& socket, int family) {
+  uv_udp_init(&loop, &socket);
+  socket.data = this;
+  sockaddr_storage any{};
+  if (family == AF_INET) {
+    uv_ip4_addr("0.0.0.0", 0, reinterpret_cast<sockaddr_in*>(&any));
+  } else {
+    uv_ip6_addr("::", 0, reinterpret_cast<sockaddr_in6*>(&any));
+  }
+  if (int rc = uv_udp_bind(&socket, reinterpret_cast<const sockaddr*>(&any), 0); rc < 0) {
+    return Status::IoError(std::string("notify: cannot open a UDP socket (") +
+                           (family == AF_INET ? "IPv4" : "IPv6") + "): " + uv_strerror(rc));
+  }
+  uv_udp_recv_start(
+      &socket,
+      [](uv_handle_t* handle, size_t, uv_buf_t* buf) {
+        auto* self = static_cast<Impl*>(handle->data);
+        *buf = uv_buf_init(self->receive_buffer, sizeof(self->receive_buffer));
+      },
+      [](uv_udp_t* handle, ssize_t size, const uv_buf_t* buf, const sockaddr* from, unsigned) {
+        if (size > 0 && from != nullptr)
+          static_cast<Impl*>(handle->data)
+              ->OnAnswer(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(size), from);
+      });
+  return Status::Ok();
+}
+
+// Announces every zone whose serial moved since it was last announced.
+void Notifier::Impl::Check() {
+  if (!txn) {
+    auto begun = store.BeginRead();
+    if (!begun.ok()) {
+      Log(LogLevel::kError, "notify: cannot read the store: %s",
+          std::string(begun.status().message()).c_str());
+      return;
+    }
+    txn.emplace(std::move(begun).value());
+  } else if (Status s = txn->Renew(); !s.ok()) {
+    Log(LogLevel::kError, "notify: cannot read the store: %s", std::string(s.message()).c_str());
+    return;
+  }
+  uint64_t now_generation = storage::ReadGeneration(*txn);
+  if (now_generation != generation) {
+    generation = now_generation;
+    for (ZoneState& zone : zones) {
+      auto serial = zone::ReadSerial(*txn, zone.apex);
+      if (!serial.ok() || zone.announced == *serial) continue;  // absent zones wait for data
+      zone.announced = *serial;
+      for (size_t i = 0; i < zone.targets.size(); ++i) {
+        zone.pending[i] = Pending{true, *serial, static_cast<uint16_t>(random()), 0, 0};
+        Send(zone, i);
+      }
+    }
+  }
+  txn->Reset();
+  ScheduleRetry();
+}
+
+void Notifier::Impl::Send(ZoneState& zone, size_t target) {
+  Pending& pending = zone.pending[target];
+  const config::Endpoint& to = zone.targets[target];
+  uint8_t message[kMaxNotifySize];
+  // Header: ID, opcode NOTIFY with AA (RFC 1996 §3.7), one question.
+  uint8_t header[12] = {static_cast<uint8_t>(pending.id >> 8), static_cast<uint8_t>(pending.id),
+                        static_cast<uint8_t>(kOpcodeNotify << 3 | 0x04), 0, 0, 1, 0, 0, 0, 0, 0, 0};
+  std::memcpy(message, header, sizeof(header));
+  size_t size = sizeof(header);
+  std::memcpy(message + size, zone.apex.data(), zone.apex.size());
+  size += zone.apex.size();
+  const uint8_t question_tail[4] = {0, zone::type::kSOA, 0, zone::kClassIN};
+  std::memcpy(message + size, question_tail, sizeof(question_tail));
+  size += sizeof(question_tail);
+
+  uv_udp_t& socket = to.family() == AF_INET ? socket4 : socket6;
+  uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(message), static_cast<unsigned>(size));
+  int rc = uv_udp_try_send(&socket, &buf, 1, reinterpret_cast<const sockaddr*>(&to.address));
+  ++pending.attempts;
+  uint64_t delay = options.retry_initial_ms;
+  for (unsigned i = 1; i < pending.attempts && delay < options.retry_max_ms; ++i) delay *= 2;
+  pending.due_ms = uv_now(&loop) + std::min<uint64_t>(delay, options.retry_max_ms);
+  if (rc < 0) {
+    Log(LogLevel::kWarning, "notify: zone %s serial %u to %s: send failed: %s (will retry)",
+        zone.name.c_str(), pending.serial, to.text.c_str(), uv_strerror(rc));
+  } else if (pending.attempts == kReportAfterAttempts + 1) {
+    Log(LogLevel::kWarning, "notify: zone %s serial %u: %s has not answered %u NOTIFYs; retrying",
+        zone.name.c_str(), pending.serial, to.text.c_str(), kReportAfterAttempts);
+  }
+  std::lock_guard lock(stats_mutex);
+  ++stats.sent;
+}
+
+void Notifier::Impl::ScheduleRetry() {
+  uint64_t earliest = UINT64_MAX;
+  for (const ZoneState& zone : zones) {
+    for (const Pending& pending : zone.pending) {
+      if (pending.active) earliest = std::min(earliest, pending.due_ms);
+    }
+  }
+  if (earliest == UINT64_MAX) {
+    uv_timer_stop(&retry_timer);
+    return;
+  }
+  uint64_t now = uv_now(&loop);
+  uv_timer_start(
+      &retry_timer, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->OnRetry(); },
+      earliest > now ? earliest - now : 0, 0);
+}
+
+void Notifier::Impl::OnRetry() {
+  uint64_t now = uv_now(&loop);
+  for (ZoneState& zone : zones) {
+    for (size_t i = 0; i < zone.pending.size(); ++i) {
+      if (zone.pending[i].active && zone.pending[i].due_ms <= now) Send(zone, i);
+    }
+  }
+  ScheduleRetry();
+}
+
+void Notifier::Impl::OnAnswer(const uint8_t* data, size_t size, const sockaddr* from) {
+  if (size < 12 || (data[2] & 0x80) == 0 || (data[2] >> 3 & 0x0f) != kOpcodeNotify) return;
+  uint16_t id = static_cast<uint16_t>(data[0] << 8 | data[1]);
+  uint8_t rcode = data[3] & 0x0f;
+  for (ZoneState& zone : zones) {
+    for (size_t i = 0; i < zone.targets.size(); ++i) {
+      Pending& pending = zone.pending[i];
+      if (!pending.active || pending.id != id || !SameAddress(from, zone.targets[i])) continue;
+      pending.active = false;
+      std::lock_guard lock(stats_mutex);
+      if (rcode == 0) {
+        ++stats.acknowledged;
+        Log(LogLevel::kInfo, "notify: zone %s serial %u acknowledged by %s", zone.name.c_str(),
+            pending.serial, zone.targets[i].text.c_str());
+      } else {
+        // Refused or not authoritative: the secondary's configuration is at
+        // fault, and resending the same message cannot change its mind.
+        ++stats.rejected;
+        Log(LogLevel::kWarning,
+            "notify: zone %s serial %u rejected by %s with rcode %u; check that it is a "
+            "secondary for the zone and allows NOTIFY from this address",
+            zone.name.c_str(), pending.serial, zone.targets[i].text.c_str(), rcode);
+      }
+      return;
+    }
+  }
+}
+
+void Notifier::Impl::OnStop() {
+  uv_close(reinterpret_cast<uv_handle_t*>(&poke_async), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&stop_async), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll_timer), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&retry_timer), nullptr);
+  if (has4) uv_close(reinterpret_cast<uv_handle_t*>(&socket4), nullptr);
+  if (has6) uv_close(reinterpret_cast<uv_handle_t*>(&socket6), nullptr);
+}
+
+Result<std::unique_ptr<Notifier>> Notifier::Create(const storage::Store& store,
+                                                   NotifierOptions options) {
+  auto impl = std::make_unique<Impl>(store, options);
+  for (NotifierOptions::Zone& zone : options.zones) {
+    if (zone.targets.empty()) continue;
+    ZoneState state;
+    state.apex = zone.apex;
+    state.name = zone::TextFromWireName(zone.apex);
+    state.pending.resize(zone.targets.size());
+    for (const config::Endpoint& target : zone.targets) {
+      (target.family() == AF_INET ? impl->has4 : impl->has6) = true;
+    }
+    state.targets = std::move(zone.targets);
+    impl->zones.push_back(std::move(state));
+  }
+  Impl& w = *impl;
+  uv_loop_init(&w.loop);
+  uv_async_init(&w.loop, &w.poke_async, [](uv_async_t* a) { static_cast<Impl*>(a->data)->Check(); });
+  uv_async_init(&w.loop, &w.stop_async, [](uv_async_t* a) { static_cast<Impl*>(a->data)->OnStop(); });
+  uv_timer_init(&w.loop, &w.poll_timer);
+  uv_timer_init(&w.loop, &w.retry_timer);
+  w.poke_async.data = w.stop_async.data = w.poll_timer.data = w.retry_timer.data = &w;
+  Status bound;
+  if (w.has4) bound = w.Bind(w.socket4, AF_INET);
+  if (bound.ok() && w.has6) bound = w.Bind(w.socket6, AF_INET6);
+  if (!bound.ok()) {
+    w.OnStop();
+    uv_run(&w.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&w.loop);
+    return bound;
+  }
+  return std::unique_ptr<Notifier>(new Notifier(std::move(impl)));
+}
+
+Notifier::Notifier(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Notifier::~Notifier() {
+  Stop();
+  uv_loop_close(&impl_->loop);
+}
+
+void Notifier::Start() {
+  std::lock_guard lock(stop_mutex_);
+  if (stopped_ || thread_.joinable()) return;
+  Impl& w = *impl_;
+  uv_timer_start(
+      &w.poll_timer, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->Check(); }, 0,
+      w.options.poll_interval_ms);
+  thread_ = std::thread([&w] { uv_run(&w.loop, UV_RUN_DEFAULT); });
+}
+
+void Notifier::Stop() {
+  std::lock_guard lock(stop_mutex_);
+  if (stopped_) return;
+  stopped_ = true;
+  if (thread_.joinable()) {
+    uv_async_send(&impl_->stop_async);
+    thread_.join();
+  } else {
+    impl_->OnStop();
+    uv_run(&impl_->loop, UV_RUN_DEFAULT);
+  }
+  impl_->txn.reset();
+}
+
+void Notifier::Poke() {
+  std::lock_guard lock(stop_mutex_);
+  if (!stopped_ && thread_.joinable()) uv_async_send(&impl_->poke_async);
+}
+
+Notifier::Stats Notifier::stats() const {
+  std::lock_guard lock(impl_->stats_mutex);
+  return impl_->stats;
+}
+
+}  // namespace updns::server
