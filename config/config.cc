@@ -1,7 +1,6 @@
 #include "config/config.h"
 
 #include <arpa/inet.h>
-#include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -17,6 +16,8 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include "tsig/tsig.h"
 
 namespace updns::config {
 namespace {
@@ -57,7 +58,6 @@ constexpr const char* kSmtpHint =
 constexpr size_t kMaxSecretBytes = 1024;
 constexpr uint32_t kMaxJournalEntries = 1000000;
 constexpr uint32_t kMaxNotifyRetryMs = 3600000;
-constexpr const char* kTsigAlgorithms[] = {"hmac-sha1", "hmac-sha256", "hmac-sha384", "hmac-sha512"};
 
 // RFC 3597 mnemonics for the types operators write in update rules.
 constexpr std::pair<std::string_view, uint16_t> kRecordTypes[] = {
@@ -273,35 +273,6 @@ Result<std::string> ReadSecretFile(const std::string& path) {
   return text;
 }
 
-// Standard base64 (RFC 4648 §4, padding required, whitespace allowed between
-// groups as in BIND key files) to bytes.
-Result<std::string> DecodeBase64(std::string_view text) {
-  std::string compact;
-  for (char c : text) {
-    if (c != ' ' && c != '\t' && c != '\n' && c != '\r') compact += c;
-  }
-  if (compact.empty() || compact.size() % 4 != 0)
-    return Status::Invalid("not base64 (the length must be a multiple of 4, padded with '=')");
-  for (size_t i = 0; i < compact.size(); ++i) {
-    char c = compact[i];
-    bool alphabet = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '+' || c == '/';
-    bool padding = c == '=' && i + 2 >= compact.size() &&
-                   (i + 1 == compact.size() || compact[i + 1] == '=');
-    if (!alphabet && !padding)
-      return Status::Invalid(Cat("not base64: unexpected character at position ", i + 1));
-  }
-  std::string bytes(compact.size() / 4 * 3, '\0');
-  int written = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(bytes.data()),
-                                reinterpret_cast<const unsigned char*>(compact.data()),
-                                static_cast<int>(compact.size()));
-  if (written < 0) return Status::Invalid("not base64");
-  // EVP_DecodeBlock counts padding as zero bytes.
-  size_t padding = compact.size() - compact.find_last_not_of('=') - 1;
-  bytes.resize(static_cast<size_t>(written) - padding);
-  return bytes;
-}
-
 // A node and what a message needs to point at it.
 struct Item {
   YAML::Node node;
@@ -354,6 +325,7 @@ class Reader {
   };
 
   Status ReadServer(const Item& item, ServerConfig& server) const;
+  Status ReadRrl(const Item& item, ServerConfig& server) const;
   Status ReadListen(const Item& item, const ListenSyntax& syntax, std::vector<Endpoint>& listen) const;
   Status ReadHttp(const Item& item, HttpConfig& http) const;
   Status ReadAccounts(const Item& item, AccountsConfig& accounts) const;
@@ -486,7 +458,7 @@ Status Reader::Read(const YAML::Node& root, Config& config) const {
 Status Reader::ReadServer(const Item& item, ServerConfig& server) const {
   Result<std::vector<Field>> fields =
       Fields(item, {"listen", "workers", "cpu_affinity", "tcp_idle_timeout", "tcp_max_connections",
-                    "udp_payload"});
+                    "udp_payload", "rrl"});
   if (!fields.ok()) return fields.status();
   for (const Field& field : *fields) {
     const Item& value = field.value;
@@ -497,12 +469,33 @@ Status Reader::ReadServer(const Item& item, ServerConfig& server) const {
       status = ReadInteger(value, 1, kMaxWorkers, server.workers);
     } else if (field.key == "cpu_affinity") {
       status = ReadBool(value, server.cpu_affinity);
+    } else if (field.key == "rrl") {
+      status = ReadRrl(value, server);
     } else if (field.key == "tcp_idle_timeout") {
       status = ReadInteger(value, 1, kMaxTcpIdleTimeoutMs, server.tcp_idle_timeout_ms);
     } else if (field.key == "tcp_max_connections") {
       status = ReadInteger(value, 1, kMaxTcpConnections, server.tcp_max_connections);
     } else {
       status = ReadInteger(value, 512, 4096, server.udp_payload);
+    }
+    if (!status.ok()) return status;
+  }
+  return Status::Ok();
+}
+
+Status Reader::ReadRrl(const Item& item, ServerConfig& server) const {
+  Result<std::vector<Field>> fields = Fields(item, {"rate", "slip", "ipv4_prefix", "ipv6_prefix"});
+  if (!fields.ok()) return fields.status();
+  for (const Field& field : *fields) {
+    Status status;
+    if (field.key == "rate") {
+      status = ReadInteger(field.value, 0, 1000000, server.rrl_rate);
+    } else if (field.key == "slip") {
+      status = ReadInteger(field.value, 0, 10, server.rrl_slip);
+    } else if (field.key == "ipv4_prefix") {
+      status = ReadInteger(field.value, 1, 32, server.rrl_ipv4_prefix);
+    } else {
+      status = ReadInteger(field.value, 1, 128, server.rrl_ipv6_prefix);
     }
     if (!status.ok()) return status;
   }
@@ -897,9 +890,9 @@ Status Reader::ReadKey(const Item& item, KeyConfig& key) const {
     } else if (field.key == "algorithm") {
       Result<std::string> text = Text(field.value, "hmac-sha256, hmac-sha384, hmac-sha512 or hmac-sha1");
       if (!text.ok()) return text.status();
-      Result<std::string> algorithm = ParseTsigAlgorithm(*text);
+      Result<tsig::Algorithm> algorithm = tsig::ParseAlgorithm(*text);
       if (!algorithm.ok()) return Error(field.value, algorithm.status().message());
-      key.algorithm = std::move(algorithm).value();
+      key.algorithm = std::string(tsig::AlgorithmName(*algorithm));
     } else if (field.key == "secret") {
       secret = &field.value;
     } else {
@@ -926,7 +919,7 @@ Status Reader::ReadKey(const Item& item, KeyConfig& key) const {
   }
   const Item& at = secret != nullptr ? *secret : *secret_file;
   if (encoded.size() > kMaxSecretBytes * 2) return Error(at, "the secret is too long for a TSIG key");
-  Result<std::string> bytes = DecodeBase64(encoded);
+  Result<std::string> bytes = tsig::DecodeSecret(encoded);
   if (!bytes.ok()) return Error(at, bytes.status().message());
   key.secret = std::move(bytes).value();
   return Status::Ok();
@@ -1037,15 +1030,6 @@ Result<Prefix> ParsePrefix(std::string_view text) {
     }
   }
   return prefix;
-}
-
-Result<std::string> ParseTsigAlgorithm(std::string_view text) {
-  std::string name = CanonicalName(text);
-  for (const char* known : kTsigAlgorithms) {
-    if (name == known) return name;
-  }
-  return Status::Invalid(Cat("unknown TSIG algorithm '", text,
-                             "' (supported: hmac-sha256, hmac-sha384, hmac-sha512, hmac-sha1)"));
 }
 
 Result<uint16_t> ParseRecordType(std::string_view text) {

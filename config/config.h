@@ -31,6 +31,12 @@ struct ServerConfig {
   unsigned tcp_idle_timeout_ms = 10000;
   unsigned tcp_max_connections = 256;  // per worker loop
   uint16_t udp_payload = 1232;         // our EDNS payload size, 512..4096
+  // UDP response rate limiting (server/rrl.h): answers per second per client
+  // network and answer kind; 0 = off.
+  uint32_t rrl_rate = 0;
+  uint32_t rrl_slip = 2;         // over the limit 1 in slip answers goes out TC; 0 = drop all
+  uint8_t rrl_ipv4_prefix = 24;  // a client network's size
+  uint8_t rrl_ipv6_prefix = 56;
 };
 
 struct StorageConfig {
@@ -172,10 +178,6 @@ Result<Endpoint> ParseEndpoint(std::string_view text, uint16_t default_port);
 
 // Parses "ADDRESS[/BITS]"; an address alone is a host prefix (/32, /128).
 Result<Prefix> ParsePrefix(std::string_view text);
-
-// Parses "hmac-sha256"-style algorithm names; returns the canonical
-// lowercase name without a trailing dot.
-Result<std::string> ParseTsigAlgorithm(std::string_view text);
 
 // Parses a resource record type: a mnemonic (A, AAAA, TXT, ...) or TYPEnnn.
 Result<uint16_t> ParseRecordType(std::string_view text);

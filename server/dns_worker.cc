@@ -6,9 +6,14 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <cerrno>
 #include <cstring>
 #include <list>
+#include <mutex>
+#include <unordered_map>
 
 #include "common/log.h"
 #include "zone/responder.h"
@@ -23,6 +28,9 @@ constexpr size_t kMaxUdpAnswer = 4096;
 constexpr size_t kMaxTcpMessage = 65535;
 constexpr size_t kTcpPendingLimit = 1 << 20;  // stop reading a client that does not read
 constexpr size_t kControlSize = CMSG_SPACE(sizeof(in6_pktinfo));
+// A zone transfer writes ahead of the client by at most this much, so a
+// slow secondary costs a bounded buffer, not the whole zone.
+constexpr size_t kTransferWindow = 256 * 1024;
 
 struct UdpListener;
 struct TcpListener;
@@ -64,6 +72,15 @@ Result<int> OpenSocket(const config::Endpoint& ep, int socktype, bool pktinfo) {
 
 }  // namespace
 
+// Where the answer to an UPDATE received over UDP goes once it is durable.
+struct UdpReturn {
+  int fd;
+  sockaddr_storage peer;
+  socklen_t peer_length;
+  alignas(cmsghdr) uint8_t control[kControlSize];
+  size_t control_length;
+};
+
 struct DnsWorker::Impl {
   explicit Impl(const DnsWorkerOptions& o) : options(o) {}
 
@@ -72,10 +89,22 @@ struct DnsWorker::Impl {
   uv_loop_t loop{};
   uv_async_t stop_async{};
   std::unique_ptr<zone::Responder> responder;
+  std::unique_ptr<DnsControl> control;
   std::vector<std::unique_ptr<UdpListener>> udp;
   std::vector<std::unique_ptr<TcpListener>> tcp;
   std::list<TcpConnection*> connections;
   bool stopping = false;
+
+  // UPDATE answers come back from the writer thread through `completions`.
+  // Tickets name their client: a UDP return address, or a TCP connection
+  // (which may have closed meanwhile: then the answer is dropped).
+  uv_async_t completion_async{};
+  std::mutex completion_mutex;
+  std::vector<DnsControl::Completion> completions;  // guarded by completion_mutex
+  bool completions_closed = false;                  // guarded by completion_mutex
+  uint64_t next_ticket = 0;
+  std::unordered_map<uint64_t, UdpReturn> udp_returns;
+  std::unordered_map<uint64_t, TcpConnection*> connections_by_ticket;
 
   // Batch buffers: UDP callbacks on one loop never overlap, so one set serves
   // every UDP socket of the loop.
@@ -91,6 +120,7 @@ struct DnsWorker::Impl {
   uint8_t tcp_out[2 + kMaxTcpMessage];
 
   void OnStop();
+  void DeliverCompletions();
 };
 
 namespace {
@@ -112,10 +142,14 @@ struct TcpConnection {
   uv_tcp_t handle{};
   uv_timer_t idle{};
   std::list<TcpConnection*>::iterator position;
+  uint64_t ticket = 0;
+  sockaddr_storage peer{};
   std::vector<uint8_t> in;
   size_t used = 0;
   size_t pending_write = 0;  // bytes handed to uv_write and not yet done
   bool reading = true;
+  // A zone transfer in progress: later messages wait until it is sent.
+  std::unique_ptr<TransferSession> transfer;
   int open_handles = 2;
 };
 
@@ -124,6 +158,29 @@ struct WriteRequest {
   TcpConnection* connection;
   std::vector<uint8_t> bytes;
 };
+
+uint64_t NowMs(uv_loop_t* loop) { return uv_now(loop); }
+
+// What kind of answer `answer` is, and the name its rate-limit bucket is
+// keyed on (server/rrl.h).
+AnswerClass Classify(const uint8_t* answer, const zone::Responder& responder,
+                     std::string_view* name) {
+  const zone::Query& query = responder.last_query();
+  *name = query.qname_view();
+  uint8_t rcode = answer[3] & 0x0f;
+  bool authoritative = answer[2] & 0x04;
+  uint16_t answers = static_cast<uint16_t>(answer[6] << 8 | answer[7]);
+  AnswerClass kind = rcode == 3 ? AnswerClass::kNxdomain
+                     : rcode != 0 ? AnswerClass::kError
+                     : answers > 0 ? AnswerClass::kPositive
+                     : authoritative ? AnswerClass::kNodata
+                                     : AnswerClass::kReferral;
+  if (kind == AnswerClass::kNxdomain || kind == AnswerClass::kReferral) {
+    // Random names under one zone are one flood, not many.
+    if (const zone::ZoneEntry* zone = responder.zone_index().Find(query)) *name = zone->apex;
+  }
+  return kind;
+}
 
 // Builds the control message that makes the answer leave from the address
 // the query arrived at.
@@ -179,7 +236,36 @@ void OnUdpReadable(uv_poll_t* handle, int status, int) {
       size_t size = w.responder->Respond(w.in_buffers[i], w.in_msgs[i].msg_len,
                                          zone::Transport::kUdp, w.out_buffers[answers],
                                          kMaxUdpAnswer);
+      if (size == zone::Responder::kHandOff) {
+        uint64_t ticket = ++w.next_ticket;
+        const auto* peer = reinterpret_cast<const sockaddr*>(&w.peers[i]);
+        DnsControl::Outcome outcome =
+            w.control->Handle(w.in_buffers[i], w.in_msgs[i].msg_len, zone::Transport::kUdp, peer,
+                              *w.responder, w.out_buffers[answers], kMaxUdpAnswer, ticket);
+        size = outcome.kind == DnsControl::Outcome::Kind::kAnswer ? outcome.size : 0;
+        if (outcome.kind == DnsControl::Outcome::Kind::kPending) {
+          UdpReturn& back = w.udp_returns[ticket];
+          back.fd = listener->fd;
+          back.peer = w.peers[i];
+          back.peer_length = in.msg_namelen;
+          back.control_length = listener->pktinfo ? ReplyControl(in, back.control) : 0;
+        }
+      }
       if (size == 0) continue;
+      if (w.options.rrl && size >= zone::kHeaderSize) {
+        std::string_view name;
+        AnswerClass kind = Classify(w.out_buffers[answers], *w.responder, &name);
+        auto verdict = w.options.rrl->Account(reinterpret_cast<const sockaddr*>(&w.peers[i]), kind,
+                                              name, NowMs(&w.loop));
+        if (verdict == ResponseRateLimiter::Verdict::kDrop) continue;
+        if (verdict == ResponseRateLimiter::Verdict::kSlip) {
+          // TC and the question only: a real client comes back over TCP.
+          uint8_t* a = w.out_buffers[answers];
+          a[2] |= 0x02;
+          std::memset(a + 6, 0, 6);
+          size = zone::kHeaderSize + w.responder->last_query().question.size();
+        }
+      }
       msghdr& out = w.out_msgs[answers].msg_hdr;
       w.out_iov[answers] = {w.out_buffers[answers], size};
       out.msg_name = &w.peers[i];
@@ -205,6 +291,8 @@ void OnUdpReadable(uv_poll_t* handle, int status, int) {
 void CloseConnection(TcpConnection* c) {
   if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&c->handle))) return;
   c->worker->connections.erase(c->position);
+  c->worker->connections_by_ticket.erase(c->ticket);
+  c->transfer.reset();  // ends its read transaction now, not when the handles close
   auto on_closed = [](uv_handle_t* h) {
     auto* conn = static_cast<TcpConnection*>(h->data);
     if (--conn->open_handles == 0) delete conn;
@@ -217,17 +305,27 @@ void OnIdle(uv_timer_t* timer) { CloseConnection(static_cast<TcpConnection*>(tim
 
 void OnTcpRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t*);
 void AllocTcp(uv_handle_t* h, size_t, uv_buf_t* buf);
+void ProcessMessages(TcpConnection* c);
+void PumpTransfer(TcpConnection* c);
+
+bool Closing(TcpConnection* c) { return uv_is_closing(reinterpret_cast<uv_handle_t*>(&c->handle)); }
+
+// Reads again once a client has taken enough of what was written to it, and
+// no transfer is holding its later messages back.
+void ResumeReading(TcpConnection* c) {
+  if (c->reading || c->transfer || c->pending_write >= kTcpPendingLimit / 2 || Closing(c)) return;
+  c->reading = true;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->handle), AllocTcp, OnTcpRead);
+}
 
 void OnWritten(uv_write_t* req, int status) {
   std::unique_ptr<WriteRequest> write(static_cast<WriteRequest*>(req->data));
   TcpConnection* c = write->connection;
   c->pending_write -= write->bytes.size();
   if (status < 0) return CloseConnection(c);
-  if (!c->reading && c->pending_write < kTcpPendingLimit / 2 &&
-      !uv_is_closing(reinterpret_cast<uv_handle_t*>(&c->handle))) {
-    c->reading = true;
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&c->handle), AllocTcp, OnTcpRead);
-  }
+  if (Closing(c)) return;
+  if (c->transfer) return PumpTransfer(c);
+  ResumeReading(c);
 }
 
 // Sends `bytes`, copying only what the socket does not take at once.
@@ -255,6 +353,31 @@ bool Send(TcpConnection* c, const uint8_t* bytes, size_t size) {
   return true;
 }
 
+bool SendFramed(TcpConnection* c, uint8_t* framed, size_t size) {
+  framed[0] = static_cast<uint8_t>(size >> 8);
+  framed[1] = static_cast<uint8_t>(size);
+  return Send(c, framed, size + 2);
+}
+
+// Writes the transfer's next messages while the client keeps up; called
+// again as writes complete. When it ends, the messages that queued behind it
+// are answered.
+void PumpTransfer(TcpConnection* c) {
+  DnsWorker::Impl& w = *c->worker;
+  while (c->transfer && c->pending_write < kTransferWindow) {
+    size_t size = c->transfer->Next(w.tcp_out + 2, kMaxTcpMessage);
+    if (size == 0) {
+      c->transfer.reset();
+      break;
+    }
+    uv_timer_again(&c->idle);  // a long transfer is not an idle connection
+    if (!SendFramed(c, w.tcp_out, size)) return CloseConnection(c);
+  }
+  if (c->transfer) return;
+  ProcessMessages(c);
+  if (!Closing(c)) ResumeReading(c);
+}
+
 void AllocTcp(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* c = static_cast<TcpConnection*>(h->data);
   if (c->in.size() - c->used < 4096) c->in.resize(c->used + 16384);
@@ -262,41 +385,61 @@ void AllocTcp(uv_handle_t* h, size_t, uv_buf_t* buf) {
                      static_cast<unsigned>(c->in.size() - c->used));
 }
 
-void OnTcpRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
-  auto* c = static_cast<TcpConnection*>(stream->data);
+// Answers every complete message buffered, in order (RFC 7766 §6.2.1.1
+// allows any order; keeping it costs nothing here), until a zone transfer
+// starts: the rest waits for it.
+void ProcessMessages(TcpConnection* c) {
   DnsWorker::Impl& w = *c->worker;
-  if (nread < 0) return CloseConnection(c);
-  c->used += static_cast<size_t>(nread);
-  uv_timer_again(&c->idle);
-
-  // Answer every complete message, in order (RFC 7766 §6.2.1.1 allows any
-  // order; keeping it costs nothing here).
   size_t pos = 0;
   bool ok = true;
   if (c->used >= 2 && !w.responder->BeginBatch().ok()) return CloseConnection(c);
-  while (ok && c->used - pos >= 2) {
+  while (ok && !c->transfer && c->used - pos >= 2) {
     size_t length = static_cast<size_t>(c->in[pos]) << 8 | c->in[pos + 1];
     if (c->used - pos - 2 < length) break;
-    size_t size = w.responder->Respond(c->in.data() + pos + 2, length, zone::Transport::kTcp,
-                                       w.tcp_out + 2, kMaxTcpMessage);
+    uint8_t* message = c->in.data() + pos + 2;
+    size_t size = w.responder->Respond(message, length, zone::Transport::kTcp, w.tcp_out + 2,
+                                       kMaxTcpMessage);
     pos += 2 + length;
-    if (size == 0) {
+    if (size == zone::Responder::kHandOff) {
+      DnsControl::Outcome outcome =
+          w.control->Handle(message, length, zone::Transport::kTcp,
+                            reinterpret_cast<const sockaddr*>(&c->peer), *w.responder,
+                            w.tcp_out + 2, kMaxTcpMessage, c->ticket);
+      if (outcome.kind == DnsControl::Outcome::Kind::kTransfer) {
+        c->transfer = std::move(outcome.transfer);
+        break;
+      }
+      if (outcome.kind != DnsControl::Outcome::Kind::kAnswer || outcome.size == 0) continue;
+      size = outcome.size;
+    } else if (size == 0) {
       ok = false;  // not a query: this peer is not speaking DNS to us
       break;
     }
-    w.tcp_out[0] = static_cast<uint8_t>(size >> 8);
-    w.tcp_out[1] = static_cast<uint8_t>(size);
-    ok = Send(c, w.tcp_out, size + 2);
+    ok = SendFramed(c, w.tcp_out, size);
   }
   if (c->used >= 2) w.responder->EndBatch();
   if (!ok) return CloseConnection(c);
   std::memmove(c->in.data(), c->in.data() + pos, c->used - pos);
   c->used -= pos;
   if (c->in.size() > 4 * 16384 && c->used < 16384) c->in.resize(16384);
-  if (c->pending_write > kTcpPendingLimit) {
+  if (c->transfer) {
+    if (c->reading) {
+      c->reading = false;
+      uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->handle));
+    }
+    PumpTransfer(c);
+  } else if (c->pending_write > kTcpPendingLimit && c->reading) {
     c->reading = false;
-    uv_read_stop(stream);
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->handle));
   }
+}
+
+void OnTcpRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
+  auto* c = static_cast<TcpConnection*>(stream->data);
+  if (nread < 0) return CloseConnection(c);
+  c->used += static_cast<size_t>(nread);
+  uv_timer_again(&c->idle);
+  ProcessMessages(c);
 }
 
 void OnTcpConnection(uv_stream_t* server, int status) {
@@ -308,12 +451,16 @@ void OnTcpConnection(uv_stream_t* server, int status) {
   uv_timer_init(&w.loop, &c->idle);
   c->handle.data = c->idle.data = c;
   c->position = w.connections.insert(w.connections.end(), c);
+  c->ticket = ++w.next_ticket;
+  w.connections_by_ticket[c->ticket] = c;
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->handle)) != 0 ||
       w.connections.size() > w.options.tcp_max_connections) {
     // Over the limit: accepting and closing at once tells the client to
     // retry elsewhere instead of leaving it in the backlog.
     return CloseConnection(c);
   }
+  int peer_length = sizeof(c->peer);
+  uv_tcp_getpeername(&c->handle, reinterpret_cast<sockaddr*>(&c->peer), &peer_length);
   uv_tcp_nodelay(&c->handle, 1);
   uv_timer_start(&c->idle, OnIdle, w.options.tcp_idle_timeout_ms, w.options.tcp_idle_timeout_ms);
   uv_read_start(reinterpret_cast<uv_stream_t*>(&c->handle), AllocTcp, OnTcpRead);
@@ -321,8 +468,45 @@ void OnTcpConnection(uv_stream_t* server, int status) {
 
 }  // namespace
 
+// Sends the UPDATE answers the writer finished.
+void DnsWorker::Impl::DeliverCompletions() {
+  std::vector<DnsControl::Completion> ready;
+  {
+    std::lock_guard lock(completion_mutex);
+    ready.swap(completions);
+  }
+  for (DnsControl::Completion& done : ready) {
+    if (auto back = udp_returns.find(done.ticket); back != udp_returns.end()) {
+      iovec iov{done.answer.data(), done.answer.size()};
+      msghdr h{};
+      h.msg_name = &back->second.peer;
+      h.msg_namelen = back->second.peer_length;
+      h.msg_iov = &iov;
+      h.msg_iovlen = 1;
+      h.msg_control = back->second.control_length ? back->second.control : nullptr;
+      h.msg_controllen = back->second.control_length;
+      // Non-blocking: with the socket buffer full the answer is lost like
+      // any UDP answer, and the client retries (the update is applied once:
+      // a retry finds its prerequisites or its records in place).
+      (void)sendmsg(back->second.fd, &h, MSG_DONTWAIT);
+      udp_returns.erase(back);
+    } else if (auto conn = connections_by_ticket.find(done.ticket);
+               conn != connections_by_ticket.end() && !done.answer.empty()) {
+      std::vector<uint8_t> framed(done.answer.size() + 2);
+      std::memcpy(framed.data() + 2, done.answer.data(), done.answer.size());
+      if (!SendFramed(conn->second, framed.data(), done.answer.size()))
+        CloseConnection(conn->second);
+    }
+  }
+}
+
 void DnsWorker::Impl::OnStop() {
   stopping = true;
+  {
+    std::lock_guard lock(completion_mutex);
+    completions_closed = true;
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&completion_async), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async), nullptr);
   for (auto& l : udp) {
     uv_close(reinterpret_cast<uv_handle_t*>(&l->poll), [](uv_handle_t* h) {
@@ -357,6 +541,18 @@ Result<std::unique_ptr<DnsWorker>> DnsWorker::Create(const storage::Store& store
   uv_async_init(&impl->loop, &impl->stop_async,
                 [](uv_async_t* a) { static_cast<Impl*>(a->data)->OnStop(); });
   impl->stop_async.data = impl.get();
+  uv_async_init(&impl->loop, &impl->completion_async,
+                [](uv_async_t* a) { static_cast<Impl*>(a->data)->DeliverCompletions(); });
+  impl->completion_async.data = impl.get();
+  DnsPolicyPtr policy = options.policy ? options.policy : std::make_shared<DnsPolicy>();
+  impl->control = std::make_unique<DnsControl>(
+      store, std::move(policy), options.writer, options.udp_payload,
+      [w = impl.get()](DnsControl::Completion done) {
+        std::lock_guard lock(w->completion_mutex);
+        if (w->completions_closed) return;
+        w->completions.push_back(std::move(done));
+        uv_async_send(&w->completion_async);  // under the lock: OnStop cannot close it meanwhile
+      });
   // From here the worker's destructor closes whatever was opened.
   std::unique_ptr<DnsWorker> worker(new DnsWorker(std::move(impl)));
   Impl& w = *worker->impl_;
@@ -388,6 +584,15 @@ Result<std::unique_ptr<DnsWorker>> DnsWorker::Create(const storage::Store& store
 void DnsWorker::Start() {
   started_ = true;
   thread_ = std::thread([impl = impl_.get()] {
+    if (impl->options.cpu >= 0) {
+      cpu_set_t cpus;
+      CPU_ZERO(&cpus);
+      CPU_SET(impl->options.cpu, &cpus);
+      if (int rc = pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus); rc != 0) {
+        Log(LogLevel::kWarning, "query loop %d: cannot pin to CPU %d: %s", impl->index,
+            impl->options.cpu, std::strerror(rc));
+      }
+    }
     uv_run(&impl->loop, UV_RUN_DEFAULT);
     uv_loop_close(&impl->loop);
   });

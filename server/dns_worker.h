@@ -3,7 +3,9 @@
 // its own zone::Responder. UDP is read and answered in batches with
 // recvmmsg/sendmmsg from a uv_poll handle; one read transaction renewal per
 // batch. TCP follows RFC 7766: 2-byte framing, pipelined queries answered in
-// order, an idle timeout and a connection limit.
+// order, an idle timeout and a connection limit. Messages that are not plain
+// queries (UPDATE, AXFR/IXFR, TSIG) go to the loop's DnsControl; zone
+// transfers are streamed as the client reads them.
 #pragma once
 
 #include <memory>
@@ -13,7 +15,10 @@
 
 #include "common/status.h"
 #include "config/config.h"
+#include "server/dns_control.h"
+#include "server/rrl.h"
 #include "storage/store.h"
+#include "update/writer.h"
 
 namespace updns::server {
 
@@ -23,6 +28,12 @@ struct DnsWorkerOptions {
   unsigned tcp_idle_timeout_ms = 10000;
   unsigned tcp_max_connections = 256;
   uint16_t udp_payload = 1232;
+  // Keys and access rules for UPDATE and transfers; none = both refused.
+  DnsPolicyPtr policy;
+  update::Writer* writer = nullptr;  // where UPDATEs go; null = refused
+  int cpu = -1;                      // pin the loop's thread to this CPU; -1 = don't
+  // Shared by every loop; null = no rate limiting.
+  std::shared_ptr<ResponseRateLimiter> rrl;
 };
 
 class DnsWorker {

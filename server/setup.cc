@@ -23,12 +23,16 @@ std::vector<std::string> ServedZoneNames(const config::Config& config) {
   return names;
 }
 
+zone::JournalLimits JournalLimitsOf(const config::Config& config) {
+  return {config.storage.journal_max_entries, config.storage.journal_max_bytes};
+}
+
 int ImportConfiguredZoneFiles(const config::Config& config, storage::Store& store) {
   int failed = 0;
   for (const config::ZoneConfig& zone : config.zones) {
     if (zone.file.empty()) continue;
     auto result = zone::ImportZoneFile(store, zone.name, zone.file, /*only_if_changed=*/true,
-                                       zone.host_ttl);
+                                       zone.host_ttl, JournalLimitsOf(config));
     if (!result.ok()) {
       Log(LogLevel::kError, "zone %s: %s; serving the data the store already holds",
           zone.name.c_str(), std::string(result.status().message()).c_str());

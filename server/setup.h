@@ -9,10 +9,14 @@
 #include "common/status.h"
 #include "config/config.h"
 #include "storage/store.h"
+#include "zone/journal.h"
 
 namespace updns::server {
 
 Result<std::unique_ptr<storage::Store>> OpenStore(const config::Config& config);
+
+// storage.journal_entries and storage.journal_size.
+zone::JournalLimits JournalLimitsOf(const config::Config& config);
 
 // The configured zones as lowercased wire-format names.
 std::vector<std::string> ServedZoneNames(const config::Config& config);

@@ -120,7 +120,9 @@ int ZoneCommand(const updns::config::Config& config, const std::vector<std::stri
     if (args.size() != 3) return Usage("zone import needs ZONE and FILE");
     auto store = server::OpenStore(config);
     if (!store.ok()) return Fail(store.status());
-    auto result = zone::ImportZoneFile(**store, name, args[2]);
+    auto result = zone::ImportZoneFile(**store, name, args[2], /*only_if_changed=*/false,
+                                       config.FindZone(name)->host_ttl,
+                                       server::JournalLimitsOf(config));
     if (!result.ok()) return Fail(result.status());
     std::printf("zone %s: imported %zu records at %zu names from %s\n", name.c_str(),
                 result->records, result->nodes, args[2].c_str());
@@ -237,7 +239,9 @@ updns::Status WriteAndCommit(
   if (!txn.ok()) return txn.status();
   std::set<std::string> changed_zones;
   if (Status s = change(*txn, changed_zones); !s.ok()) return s;
-  if (Status s = zone::FinishZoneChanges(*txn, changed_zones); !s.ok()) return s;
+  if (Status s = zone::FinishZoneChanges(*txn, changed_zones, server::JournalLimitsOf(config));
+      !s.ok())
+    return s;
   if (before_commit) {
     if (Status s = before_commit(); !s.ok()) return s;
   }

@@ -2,6 +2,7 @@
 #include <uv.h>
 
 #include <pthread.h>
+#include <sched.h>
 
 #include <csignal>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include "server/dyndns_service.h"
 #include "server/http_server.h"
 #include "server/mailer.h"
+#include "server/notifier.h"
 #include "server/setup.h"
 #include "update/writer.h"
 #include "zone/name.h"
@@ -76,7 +78,8 @@ int ParseArguments(int argc, char** argv, Arguments& args) {
 
 // Prometheus text exposition of the counters the daemon keeps.
 updns::server::HttpResponse MetricsResponse(const updns::update::Writer::Stats& writer,
-                                            const updns::server::Mailer::Stats& mailer) {
+                                            const updns::server::Mailer::Stats& mailer,
+                                            const updns::server::Notifier::Stats& notifier) {
   updns::server::HttpResponse response;
   response.content_type = "text/plain; version=0.0.4; charset=utf-8";
   auto counter = [&](const char* name, const char* help, uint64_t value) {
@@ -89,6 +92,11 @@ updns::server::HttpResponse MetricsResponse(const updns::update::Writer::Stats& 
   counter("updns_mail_delivered_total", "Mails the SMTP relay accepted.", mailer.delivered);
   counter("updns_mail_failed_attempts_total", "Mail attempts deferred for a retry.",
           mailer.failed_attempts);
+  counter("updns_notify_sent_total", "NOTIFY messages sent, retries included.", notifier.sent);
+  counter("updns_notify_acknowledged_total", "NOTIFYs a secondary answered with NOERROR.",
+          notifier.acknowledged);
+  counter("updns_notify_rejected_total", "NOTIFYs a secondary answered with an error.",
+          notifier.rejected);
   return response;
 }
 
@@ -124,15 +132,44 @@ int main(int argc, char** argv) {
   }
   server::ImportConfiguredZoneFiles(*config, **store);
 
+  // The writer is the daemon's only LMDB writer for requests; HTTP and
+  // RFC 2136 updates go through it.
+  update::Writer writer(**store, server::JournalLimitsOf(*config));
+  auto policy = server::MakeDnsPolicy(*config);
+  if (!policy.ok()) {
+    Log(LogLevel::kError, "%s", std::string(policy.status().message()).c_str());
+    return 1;
+  }
   server::DnsWorkerOptions options;
   options.listen = config->server.listen;
   options.zones = server::ServedZoneNames(*config);
   options.tcp_idle_timeout_ms = config->server.tcp_idle_timeout_ms;
   options.tcp_max_connections = config->server.tcp_max_connections;
   options.udp_payload = config->server.udp_payload;
+  options.policy = *policy;
+  options.writer = &writer;
+  if (config->server.rrl_rate > 0) {
+    server::RrlOptions rrl;
+    rrl.rate = config->server.rrl_rate;
+    rrl.slip = config->server.rrl_slip;
+    rrl.ipv4_prefix = config->server.rrl_ipv4_prefix;
+    rrl.ipv6_prefix = config->server.rrl_ipv6_prefix;
+    options.rrl = std::make_shared<server::ResponseRateLimiter>(rrl);
+  }
 
+  // With cpu_affinity, loop i runs on the i-th CPU this process may use.
+  std::vector<int> cpus;
+  if (config->server.cpu_affinity) {
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0) {
+      for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (CPU_ISSET(cpu, &allowed)) cpus.push_back(cpu);
+      }
+    }
+  }
   std::vector<std::unique_ptr<server::DnsWorker>> workers;
   for (unsigned i = 0; i < config->server.workers; ++i) {
+    options.cpu = cpus.empty() ? -1 : cpus[i % cpus.size()];
     auto worker = server::DnsWorker::Create(**store, options, static_cast<int>(i));
     if (!worker.ok()) {
       Log(LogLevel::kError, "%s", std::string(worker.status().message()).c_str());
@@ -153,9 +190,20 @@ int main(int argc, char** argv) {
       }
     }
   }
-  // The writer is the daemon's only LMDB writer for requests; HTTP updates
-  // go through it. The mailer drains the outbox on its own thread.
-  update::Writer writer(**store);
+  // NOTIFY for every serial change, whoever made it.
+  server::NotifierOptions notify_options;
+  notify_options.retry_initial_ms = config->notify.retry_initial_ms;
+  notify_options.retry_max_ms = config->notify.retry_max_ms;
+  for (const config::ZoneConfig& zone : config->zones) {
+    auto apex = zone::LowercaseWireNameFromText(zone.name);
+    if (apex.ok() && !zone.notify.empty()) notify_options.zones.push_back({*apex, zone.notify});
+  }
+  auto notifier = server::Notifier::Create(**store, std::move(notify_options));
+  if (!notifier.ok()) {
+    Log(LogLevel::kError, "%s", std::string(notifier.status().message()).c_str());
+    return 1;
+  }
+  // The mailer drains the outbox on its own thread.
   auto mailer = server::Mailer::Create(**store, config->mail);
   if (!mailer.ok()) {
     Log(LogLevel::kError, "%s", std::string(mailer.status().message()).c_str());
@@ -190,14 +238,14 @@ int main(int argc, char** argv) {
     http_options.idle_timeout_ms = config->http.idle_timeout_ms;
     http_options.max_connections = config->http.max_connections;
     auto created = server::HttpServer::Create(
-        http_options, [&dyndns, &api, &writer, &mailer](const server::HttpRequest& request,
+        http_options, [&dyndns, &api, &writer, &mailer, &notifier](const server::HttpRequest& request,
                                                          server::HttpReply reply) {
           if (request.path == "/nic/update" || request.path == "/nic/update/")
             return dyndns->Handle(request, std::move(reply));
           if (server::ApiService::Handles(request.path))
             return api->Handle(request, std::move(reply));
           if (request.path == "/metrics" && request.method == "GET")
-            return reply(MetricsResponse(writer.stats(), (*mailer)->stats()));
+            return reply(MetricsResponse(writer.stats(), (*mailer)->stats(), (*notifier)->stats()));
           server::HttpResponse response;
           response.status = 404;
           response.body = "not found\n";
@@ -211,6 +259,7 @@ int main(int argc, char** argv) {
   }
   writer.Start();
   (*mailer)->Start();
+  (*notifier)->Start();
   if (http) http->Start();
   for (auto& worker : workers) worker->Start();
   for (const config::Endpoint& ep : config->http.listen)
@@ -238,6 +287,7 @@ int main(int argc, char** argv) {
   if (http) http->Stop();
   writer.Stop();
   (*mailer)->Stop();
+  (*notifier)->Stop();
   for (auto& worker : workers) worker->Stop();
   workers.clear();
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);

@@ -8,6 +8,9 @@
 //          "next_zone_id" -> u32
 //   zones  NameKey(apex) without zone id -> ZoneRecord
 //   nodes  u32 zone id + NameKey(owner)   -> node value (storage/node.h)
+//   journal u32 zone id + u8 kind + ...   -> the zone's change journal for
+//          IXFR and what the open transaction staged for it; the kinds and
+//          their values are laid out in zone/journal.h
 //   accounts, hosts, account_hosts, resellers, sessions, onetime, outbox:
 //          see storage/accounts.h
 //

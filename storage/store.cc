@@ -12,8 +12,12 @@ namespace updns::storage {
 namespace {
 
 constexpr const char* kTableNames[] = {"meta", "zones", "nodes", "accounts", "hosts", "account_hosts",
-                                       "resellers", "sessions", "onetime", "outbox"};
+                                       "resellers", "sessions", "onetime", "outbox", "journal"};
 static_assert(std::size(kTableNames) == static_cast<size_t>(Table::kCount));
+
+// Tables added after schema version 1 was first written. They need no
+// schema version bump: a store without them is a store where they are empty.
+bool IsLaterTable(Table table) { return table == Table::kJournal; }
 
 MDB_val ToVal(std::string_view s) {
   return MDB_val{s.size(), const_cast<char*>(s.data())};
@@ -82,6 +86,9 @@ std::optional<std::string_view> Txn::Get(Table table, std::string_view key) cons
 }
 
 Result<Cursor> Txn::OpenCursor(Table table) const {
+  if (!store_->has_table(table))
+    return Status::NotFound("store " + store_->path() +
+                            ": a table is missing (an older store opened read-only)");
   MDB_cursor* cursor = nullptr;
   int rc = mdb_cursor_open(txn_, store_->dbi(table), &cursor);
   if (rc != MDB_SUCCESS) return store_->Error(rc, "opening a cursor");
@@ -210,6 +217,12 @@ Status Store::Init(const Options& options) {
   WriteTxn guard(this, txn);  // aborts on every early return
   for (int i = 0; i < static_cast<int>(Table::kCount); ++i) {
     rc = mdb_dbi_open(txn, kTableNames[i], options.read_only ? 0 : MDB_CREATE, &dbis_[i]);
+    if (rc == MDB_NOTFOUND && options.read_only && IsLaterTable(static_cast<Table>(i))) {
+      // A store from before this table existed: a read-only open cannot
+      // create it, and it holds nothing yet anyway.
+      dbis_[i] = kNoDbi;
+      continue;
+    }
     if (rc == MDB_NOTFOUND) {
       return Status::NotFound("store " + path_ + ": table '" + kTableNames[i] +
                               "' is missing; is this an updns store?");

@@ -21,7 +21,9 @@
 namespace updns::storage {
 
 // The named databases. Their order is part of nothing persistent; names are.
-enum class Table : int { kMeta = 0, kZones, kNodes, kAccounts, kHosts, kAccountHosts, kResellers, kSessions, kOneTime, kOutbox, kCount };
+// kJournal came after the first stores were written: a writer creates it
+// when missing, a read-only open of such a store sees it as empty.
+enum class Table : int { kMeta = 0, kZones, kNodes, kAccounts, kHosts, kAccountHosts, kResellers, kSessions, kOneTime, kOutbox, kJournal, kCount };
 
 struct Options {
   std::string path;                        // directory; created if missing
@@ -73,7 +75,9 @@ class Txn {
   // The value under `key`, or nullopt when absent. The view points into the
   // map and is valid until the transaction ends or (write txn) the key is
   // changed. A corrupt store also reads as absent; Verify() in tools reports it.
+  // A table the store does not have (Store::has_table) reads as empty.
   std::optional<std::string_view> Get(Table table, std::string_view key) const noexcept;
+  // NotFound when the store does not have `table` (Store::has_table).
   Result<Cursor> OpenCursor(Table table) const;
   MDB_txn* handle() const noexcept { return txn_; }
   const Store& store() const noexcept { return *store_; }
@@ -135,6 +139,10 @@ class Store {
   Result<WriteTxn> BeginWrite();
 
   MDB_dbi dbi(Table table) const noexcept { return dbis_[static_cast<int>(table)]; }
+  // False only for a table added after the store was written, opened
+  // read-only (a writer creates it). Its dbi() is then one LMDB refuses, so
+  // reads find nothing.
+  bool has_table(Table table) const noexcept { return dbis_[static_cast<int>(table)] != kNoDbi; }
   MDB_env* handle() const noexcept { return env_; }
   const std::string& path() const noexcept { return path_; }
   uint64_t map_size() const noexcept;
@@ -145,6 +153,8 @@ class Store {
  private:
   Store() = default;
   Status Init(const Options& options);
+
+  static constexpr MDB_dbi kNoDbi = ~MDB_dbi{0};
 
   MDB_env* env_ = nullptr;
   MDB_dbi dbis_[static_cast<int>(Table::kCount)] = {};

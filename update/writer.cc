@@ -8,7 +8,8 @@
 
 namespace updns::update {
 
-Writer::Writer(storage::Store& store) : store_(store) {}
+Writer::Writer(storage::Store& store, zone::JournalLimits journal_limits)
+    : store_(store), journal_limits_(journal_limits) {}
 
 Writer::~Writer() { Stop(); }
 
@@ -78,7 +79,7 @@ void Writer::ApplyGroup(std::deque<std::unique_ptr<WriteRequest>>& group) {
       }
       // A failed child is aborted by its destructor: only its writes vanish.
     }
-    commit_status = zone::FinishZoneChanges(*txn, context.changed_zones());
+    commit_status = zone::FinishZoneChanges(*txn, context.changed_zones(), journal_limits_);
     if (commit_status.ok()) commit_status = txn->Commit();
   }
   if (!commit_status.ok()) {

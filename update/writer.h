@@ -19,6 +19,7 @@
 
 #include "common/status.h"
 #include "storage/store.h"
+#include "zone/journal.h"
 
 namespace updns::update {
 
@@ -77,8 +78,9 @@ class Writer {
     uint64_t failed_commits = 0;
   };
 
-  // The store must outlive the writer.
-  explicit Writer(storage::Store& store);
+  // The store must outlive the writer. `journal_limits` bound each changed
+  // zone's journal (zone/journal.h) after every group.
+  explicit Writer(storage::Store& store, zone::JournalLimits journal_limits = {});
   ~Writer();  // Stop()s
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
@@ -96,6 +98,7 @@ class Writer {
   void ApplyGroup(std::deque<std::unique_ptr<WriteRequest>>& group);
 
   storage::Store& store_;
+  const zone::JournalLimits journal_limits_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::unique_ptr<WriteRequest>> queue_;  // guarded by mutex_

@@ -438,6 +438,12 @@ size_t Responder::Respond(const uint8_t* in, size_t in_size, Transport transport
   Query& q = query_;
   ParseOutcome parsed = ParseQuery(in, in_size, q);
   if (parsed == ParseOutcome::kDrop) return 0;
+  bool transfer = (q.qtype == type::kAXFR || q.qtype == type::kIXFR) && q.qclass == kClassIN &&
+                  !(q.has_edns && q.edns_version > 0);
+  if ((parsed == ParseOutcome::kNotImp && q.opcode == opcode::kUpdate) ||
+      (parsed == ParseOutcome::kOk && (q.has_tsig || transfer))) {
+    return kHandOff;
+  }
 
   size_t limit = 512;
   if (transport == Transport::kTcp) {
@@ -467,9 +473,8 @@ size_t Responder::Respond(const uint8_t* in, size_t in_size, Transport transport
     s.rcode = rcode::kRefused;
   } else if (q.qtype == type::kOPT || q.qtype == type::kTSIG || q.qtype == type::kTKEY) {
     s.rcode = rcode::kFormErr;  // meta-types are not questions (RFC 6895 §3.1)
-  } else if (q.qtype == type::kAXFR || q.qtype == type::kIXFR || q.qtype == type::kMAILA ||
-             q.qtype == type::kMAILB) {
-    s.rcode = q.qtype == type::kAXFR || q.qtype == type::kIXFR ? rcode::kRefused : rcode::kNotImp;
+  } else if (q.qtype == type::kMAILA || q.qtype == type::kMAILB) {
+    s.rcode = rcode::kNotImp;
   } else if (const ZoneEntry* zone = index_.Find(q)) {
     Resolver(txn_, cursor_, q, transport, w, s).Resolve(*zone);
   } else {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,12 +66,21 @@ class Responder {
   // Releases the snapshot so that idle loops pin no old pages.
   void EndBatch() noexcept;
 
+  // Returned by Respond() for a message that is not a plain query: an
+  // UPDATE, an AXFR or IXFR, or anything signed with TSIG. Those need keys,
+  // policy and the writer, which the server's control path has
+  // (server/dns_control.h); the query path stays free of them.
+  static constexpr size_t kHandOff = SIZE_MAX;
+
   // Writes the answer to `query` into `out` (capacity >= 512) and returns
-  // its size, or 0 when the packet deserves no answer.
+  // its size, 0 when the packet deserves no answer, or kHandOff.
   // REQUIRES: between BeginBatch() and EndBatch().
   size_t Respond(const uint8_t* query, size_t size, Transport transport, uint8_t* out,
                  size_t capacity) noexcept;
 
+  // The message the last Respond() parsed: for the control path, after a
+  // kHandOff.
+  const Query& last_query() const noexcept { return query_; }
   const ZoneIndex& zone_index() const noexcept { return index_; }
   uint64_t generation() const noexcept { return generation_; }
 

@@ -59,6 +59,7 @@ ParseOutcome ParseQuery(const uint8_t* p, size_t size, Query& q) noexcept {
   q.edns_do = false;
   q.edns_version = 0;
   q.edns_payload = 0;
+  q.has_tsig = false;
   uint16_t qdcount = Load16(p + 4), ancount = Load16(p + 6), nscount = Load16(p + 8),
            arcount = Load16(p + 10);
   if (qdcount != 1) return q.opcode == opcode::kQuery ? ParseOutcome::kFormErr : ParseOutcome::kNotImp;
@@ -88,11 +89,14 @@ ParseOutcome ParseQuery(const uint8_t* p, size_t size, Query& q) noexcept {
   pos += 4;
   q.question = {reinterpret_cast<const char*>(p + kHeaderSize), pos - kHeaderSize};
   if (q.opcode != opcode::kQuery) return ParseOutcome::kNotImp;
-  if (ancount != 0 || nscount != 0) return ParseOutcome::kFormErr;
+  // IXFR carries the client's SOA in the authority section (RFC 1995 §3);
+  // it is skipped here and read by the transfer code.
+  if (ancount != 0 || (nscount != 0 && !(q.qtype == type::kIXFR && nscount == 1)))
+    return ParseOutcome::kFormErr;
 
   // The additional section: at most one OPT, owned by the root.
   uint8_t scratch[kMaxNameSize];
-  for (uint16_t i = 0; i < arcount; ++i) {
+  for (uint32_t i = 0; i < uint32_t{nscount} + arcount; ++i) {
     size_t name_size = 0;
     size_t after = ReadName(p, size, pos, scratch, &name_size);
     if (after == 0 || after + 10 > size) return ParseOutcome::kFormErr;
@@ -101,6 +105,10 @@ ParseOutcome ParseQuery(const uint8_t* p, size_t size, Query& q) noexcept {
     uint16_t rdlength = Load16(p + after + 8);
     size_t rdata = after + 10;
     if (rdata + rdlength > size) return ParseOutcome::kFormErr;
+    if (i < nscount) {
+      pos = rdata + rdlength;
+      continue;
+    }
     if (rtype == type::kOPT) {
       if (q.has_edns || name_size != 1) return ParseOutcome::kFormErr;
       for (size_t o = rdata; o < rdata + rdlength;) {  // options must tile the rdata
@@ -112,6 +120,8 @@ ParseOutcome ParseQuery(const uint8_t* p, size_t size, Query& q) noexcept {
       q.edns_payload = rclass;
       q.edns_version = static_cast<uint8_t>(ttl >> 16);
       q.edns_do = ttl & 0x8000;
+    } else if (rtype == type::kTSIG) {
+      q.has_tsig = true;  // checked (last, once, MAC) by the caller's TSIG code
     }
     pos = rdata + rdlength;
   }

@@ -49,6 +49,7 @@ struct Query {
   uint8_t edns_version = 0;
   uint16_t edns_payload = 0;   // as sent, before clamping
   bool edns_do = false;
+  bool has_tsig = false;  // a TSIG RR came in the additional section
 
   std::string_view qname_view() const noexcept {
     return {reinterpret_cast<const char*>(qname), qname_size};

@@ -13,6 +13,7 @@
 #include "storage/node.h"
 #include "storage/schema.h"
 #include "storage/store.h"
+#include "zone/journal.h"
 
 namespace updns::zone {
 
@@ -34,7 +35,11 @@ Status LoadNodeForEdit(const storage::Txn& txn, std::string_view apex, std::stri
 
 // Writes `node.node` back: deletes the node when it is empty (unless
 // `keep_empty`, for hosts that must answer NODATA rather than NXDOMAIN) and
-// journals the difference against `node.original`.
+// stages the RR-level difference against `node.original` for the zone's
+// journal (zone/journal.h), in `txn`: a rolled-back (nested) transaction
+// drops its staging too. On success `node.original` becomes the stored
+// value, so the node can be edited and stored again. A change of the apex
+// SOA is journaled as the entry's old SOA, not as RRs.
 Status StoreNode(storage::WriteTxn& txn, EditableNode& node, bool keep_empty = false);
 
 // Sets the A and AAAA RRsets of `host` (wire name inside the zone whose apex
@@ -49,18 +54,25 @@ Status WriteHostAddresses(storage::WriteTxn& txn, std::string_view apex, std::st
 Status RemoveHostAddresses(storage::WriteTxn& txn, std::string_view apex, std::string_view host);
 
 // Increments the SOA serial of the zone at `apex` (RFC 1982 arithmetic) and
-// returns the new serial.
-Result<uint32_t> BumpSerial(storage::WriteTxn& txn, std::string_view apex);
+// returns the new serial. The changes staged since the last serial change
+// become one journal entry (old SOA -> new SOA), trimmed to `limits`.
+Result<uint32_t> BumpSerial(storage::WriteTxn& txn, std::string_view apex,
+                            const JournalLimits& limits = {});
 
 // The SOA serial of the zone at `apex`.
 Result<uint32_t> ReadSerial(const storage::Txn& txn, std::string_view apex);
 
 // Makes the zone's serial come after `previous` in RFC 1982 order (setting it
-// to previous + 1 when it does not already).
-Status EnsureSerialAfter(storage::WriteTxn& txn, std::string_view apex, uint32_t previous);
+// to previous + 1 when it does not already). Then, when the SOA changed since
+// the last journal entry (by this call or an earlier StoreNode of the apex),
+// the staged changes become an entry as in BumpSerial.
+Status EnsureSerialAfter(storage::WriteTxn& txn, std::string_view apex, uint32_t previous,
+                         const JournalLimits& limits = {});
 
-// Bumps the serial of every zone in `apexes` once and the store generation,
+// Bumps the serial of every zone in `apexes` once (one journal entry per
+// zone, each zone's journal trimmed to `limits`) and the store generation,
 // as the last step of a transaction that changed them.
-Status FinishZoneChanges(storage::WriteTxn& txn, const std::set<std::string>& apexes);
+Status FinishZoneChanges(storage::WriteTxn& txn, const std::set<std::string>& apexes,
+                         const JournalLimits& limits = {});
 
 }  // namespace updns::zone

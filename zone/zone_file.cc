@@ -460,11 +460,57 @@ Status ReapplyHosts(storage::WriteTxn& txn, std::string_view apex, uint32_t host
   return Status::Ok();
 }
 
+// Stages, for the zone's journal, the difference between the stored nodes
+// of the zone and `values` (the file's, in key order): one merge over both,
+// reading the stored side from the map. Hosts' addresses are in the stored
+// nodes but not yet in `values`; ReapplyHosts stages them back afterwards and
+// the two cancel out.
+Status StageImportDifference(storage::WriteTxn& txn, uint32_t zone_id,
+                             const std::vector<std::pair<const PendingNode*, std::string>>& values) {
+  auto cursor = txn.OpenCursor(storage::Table::kNodes);
+  if (!cursor.ok()) return cursor.status();
+  const std::string prefix = storage::EncodeU32(zone_id);
+  storage::NodeKey key;
+  std::string old_value;
+  auto next_new = values.begin();
+  bool more = cursor->Seek(prefix) && cursor->key().starts_with(prefix);
+  while (more || next_new != values.end()) {
+    std::string_view old_name = more ? cursor->key().substr(prefix.size()) : std::string_view();
+    int order = 0;  // < 0: only stored, > 0: only in the file, 0: both
+    if (!more) {
+      order = 1;
+    } else if (next_new == values.end()) {
+      order = -1;
+    } else {
+      if (!key.Assign(zone_id, next_new->first->owner)) return Status::Invalid("malformed owner");
+      order = old_name.compare(key.name_part());
+    }
+    Status s;
+    if (order < 0) {
+      std::string owner = storage::WireNameFromCanonical(old_name);
+      if (owner.empty()) return Status::Corrupt("a malformed node key in the store");
+      old_value.assign(cursor->value());
+      s = StageNodeChange(txn, zone_id, owner, old_value, {});
+    } else if (order > 0) {
+      s = StageNodeChange(txn, zone_id, next_new->first->owner, {}, next_new->second);
+    } else if (cursor->value() != next_new->second) {
+      // A copy: staging writes to the journal table while the view points
+      // into the nodes table's page.
+      old_value.assign(cursor->value());
+      s = StageNodeChange(txn, zone_id, next_new->first->owner, old_value, next_new->second);
+    }
+    if (!s.ok()) return s.WithContext("journal: ");
+    if (order <= 0) more = cursor->Next() && cursor->key().starts_with(prefix);
+    if (order >= 0) ++next_new;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<ImportResult> ImportZoneFile(storage::Store& store, std::string_view zone_name,
                                     const std::string& path, bool only_if_changed,
-                                    uint32_t host_ttl) {
+                                    uint32_t host_ttl, const JournalLimits& journal_limits) {
   auto apex = LowercaseWireNameFromText(zone_name);
   if (!apex.ok()) return apex.status().WithContext("zone name: ");
 
@@ -515,6 +561,9 @@ Result<ImportResult> ImportZoneFile(storage::Store& store, std::string_view zone
     auto serial = ReadSerial(*txn, *apex);
     if (serial.ok()) old_serial = *serial;
   }
+  if (old_serial) {
+    if (Status s = StageImportDifference(*txn, zone.zone_id, values); !s.ok()) return s;
+  }
   auto deleted = txn->DeleteRange(storage::Table::kNodes, storage::EncodeU32(zone.zone_id),
                                   storage::EncodeU32(zone.zone_id + 1));
   if (!deleted.ok()) return deleted.status();
@@ -532,7 +581,11 @@ Result<ImportResult> ImportZoneFile(storage::Store& store, std::string_view zone
   // Hosts are the dynamic layer over the file: their addresses survive.
   if (Status s = ReapplyHosts(*txn, *apex, host_ttl); !s.ok()) return s;
   if (old_serial) {
-    if (Status s = EnsureSerialAfter(*txn, *apex, *old_serial); !s.ok()) return s;
+    if (Status s = EnsureSerialAfter(*txn, *apex, *old_serial, journal_limits); !s.ok()) return s;
+  } else {
+    // A new zone (or one without a usable SOA before): nothing older to
+    // follow from, and the hosts reapplied above staged nothing worth keeping.
+    if (Status s = ClearJournal(*txn, zone.zone_id); !s.ok()) return s;
   }
   if (Status s = storage::BumpGeneration(*txn); !s.ok()) return s;
   if (Status s = txn->Commit(); !s.ok()) return s;

@@ -8,6 +8,7 @@
 
 #include "common/status.h"
 #include "storage/store.h"
+#include "zone/journal.h"
 
 namespace updns::zone {
 
@@ -29,9 +30,18 @@ struct ImportResult {
 // and AAAA (with `host_ttl`) are written back over the file's data at their
 // names. The zone's SOA serial never goes back: when the file's serial is
 // not above the one served so far, the import serves that one plus one.
+//
+// Journal: re-importing a zone journals the real difference between what
+// was served and what the import serves (one entry, old SOA -> new SOA),
+// found by merging the stored nodes with the file's in key order, so that
+// secondaries follow by IXFR; the file is in memory anyway, the stored zone
+// is read from the map. A difference bigger than journal_limits.max_bytes
+// clears the zone's journal instead (IXFR falls back to AXFR). A first
+// import starts an empty journal.
 Result<ImportResult> ImportZoneFile(storage::Store& store, std::string_view zone_name,
                                    const std::string& path, bool only_if_changed = false,
-                                   uint32_t host_ttl = 60);
+                                   uint32_t host_ttl = 60,
+                                   const JournalLimits& journal_limits = {});
 
 // Writes the zone as a master file ($ORIGIN, then one RR per line in
 // canonical order). NotFound when the zone is not in the store.

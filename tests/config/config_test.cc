@@ -164,7 +164,7 @@ TEST(ParseConfigErrorTest, UnknownKeys) {
                    {"key 'logging'", "unknown key", "server, storage, keys, zones"}));
   EXPECT_TRUE(Says(ErrorOf("server:\n  listn: [\"::1\"]\n"), 2,
                    {"key 'server.listn'", "did you mean 'listen'",
-                    "listen, workers, cpu_affinity, tcp_idle_timeout, tcp_max_connections, udp_payload"}));
+                    "listen, workers, cpu_affinity, tcp_idle_timeout, tcp_max_connections, udp_payload, rrl"}));
   EXPECT_TRUE(Says(ErrorOf("storage:\n  path: x\n  mapsize: 1G\n"), 3,
                    {"key 'storage.mapsize'", "did you mean 'map_size'", "path, map_size"}));
   EXPECT_TRUE(Says(ErrorOf("zones:\n  - name: a\n  - name: b\n    master: b.zone\n"), 4,
@@ -760,7 +760,8 @@ constexpr std::string_view kTransferConfig =
     "  retry_initial: 500\n"                               // 20
     "  retry_max: 8000\n"                                  // 21
     "server:\n"                                            // 22
-    "  cpu_affinity: true\n";                              // 23
+    "  cpu_affinity: true\n"                               // 23
+    "  rrl: {rate: 20, slip: 0, ipv4_prefix: 32}\n";       // 24
 
 TEST(TransferConfigTest, FullSection) {
   Result<Config> config = ParseConfig(kTransferConfig, kSource);
@@ -793,6 +794,10 @@ TEST(TransferConfigTest, FullSection) {
   EXPECT_EQ(config->notify.retry_initial_ms, 500u);
   EXPECT_EQ(config->notify.retry_max_ms, 8000u);
   EXPECT_TRUE(config->server.cpu_affinity);
+  EXPECT_EQ(config->server.rrl_rate, 20u);
+  EXPECT_EQ(config->server.rrl_slip, 0u);
+  EXPECT_EQ(config->server.rrl_ipv4_prefix, 32u);
+  EXPECT_EQ(config->server.rrl_ipv6_prefix, 56u);
 }
 
 TEST(TransferConfigTest, Defaults) {
@@ -809,7 +814,7 @@ TEST(TransferConfigTest, Defaults) {
 
 TEST(TransferConfigTest, ErrorsNameTheFieldAtFault) {
   EXPECT_TRUE(Says(ErrorOf("keys:\n  - name: k\n    secret: 'not base64!'\n"), 3,
-                   {"key 'keys[0].secret'", "not base64"}));
+                   {"key 'keys[0].secret'", "not valid base64"}));
   EXPECT_TRUE(Says(ErrorOf("keys:\n  - name: k\n    secret: YWJj\n    algorithm: hmac-md5\n"), 4,
                    {"key 'keys[0].algorithm'", "unknown TSIG algorithm 'hmac-md5'", "hmac-sha256"}));
   EXPECT_TRUE(Says(ErrorOf("keys:\n  - name: k\n"), 2, {"key 'keys[0]'", "needs 'secret'"}));
@@ -832,6 +837,8 @@ TEST(TransferConfigTest, ErrorsNameTheFieldAtFault) {
                    4, {"'*.b.example' is not inside zone 'a.example'"}));
   EXPECT_TRUE(Says(ErrorOf("zones:\n  - name: a.example\n    notify: [\"127.0.0.1:53\"]\n"), 3,
                    {"key 'zones[0].notify[0]'", "write the port after '@'"}));
+  EXPECT_TRUE(Says(ErrorOf("server:\n  rrl: {rate: 10, ipv6_prefix: 129}\n"), 2,
+                   {"key 'server.rrl.ipv6_prefix'", "from 1 to 128"}));
   EXPECT_TRUE(Says(ErrorOf("notify:\n  retry_initial: 5000\n  retry_max: 10\n"), 3,
                    {"key 'notify.retry_max'", "below retry_initial"}));
 }

@@ -602,7 +602,6 @@ TEST_F(ResponderTest, AnswersTable) {
       // Not ours.
       {"www.example.org.", LDNS_RR_TYPE_A, kUdp, false, kRefused, false, false, {}, {}, {}},
       {"com.", LDNS_RR_TYPE_A, kUdp, true, kRefused, false, false, {}, {}, {}},
-      {"example.com.", LDNS_RR_TYPE_AXFR, kUdp, false, kRefused, false, false, {}, {}, {}},
       // Size: TC over UDP without EDNS (512), full with EDNS or over TCP.
       {"big.example.com.", LDNS_RR_TYPE_TXT, kUdp, false, kNoError, true, true, {}, {}, {}},
       {"big.example.com.", LDNS_RR_TYPE_TXT, kUdp, true, kNoError, true, false, {"TXT"}, {}, {}},
@@ -701,6 +700,29 @@ TEST_F(ResponderTest, HeaderErrors) {
   // FORMERR: OPT as a question.
   pkt = Respond(MakeQuery("www.example.com.", LDNS_RR_TYPE_OPT), kUdp);
   EXPECT_EQ(ldns_pkt_get_rcode(pkt.get()), LDNS_RCODE_FORMERR);
+
+  // Not plain queries: handed to the server's control path (TSIG, UPDATE,
+  // transfers) untouched.
+  for (uint16_t type : {LDNS_RR_TYPE_AXFR, LDNS_RR_TYPE_IXFR}) {
+    Bytes transfer = MakeQuery("example.com.", static_cast<ldns_rr_type>(type));
+    EXPECT_EQ(responder_->Respond(transfer.data(), transfer.size(), kTcp, nullptr, 0),
+              Responder::kHandOff);
+  }
+  Bytes update = MakeQuery("example.com.", LDNS_RR_TYPE_SOA);
+  update[2] = static_cast<uint8_t>((update[2] & 0x87) | (5 << 3));
+  EXPECT_EQ(responder_->Respond(update.data(), update.size(), kUdp, nullptr, 0), Responder::kHandOff);
+  Bytes signed_query = MakeQuery("www.example.com.", LDNS_RR_TYPE_A);
+  const uint8_t tsig_rr[] = {0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0};  // root owner, TSIG, ANY, rdlength 0
+  signed_query.insert(signed_query.end(), tsig_rr, tsig_rr + sizeof(tsig_rr));
+  signed_query[11] = 1;
+  EXPECT_EQ(responder_->Respond(signed_query.data(), signed_query.size(), kUdp, nullptr, 0),
+            Responder::kHandOff);
+  // AXFR of another class or EDNS version is answered here (REFUSED, BADVERS).
+  Bytes chaos_axfr = MakeQuery("example.com.", LDNS_RR_TYPE_AXFR);
+  chaos_axfr[chaos_axfr.size() - 1] = 3;  // class CH
+  pkt = Respond(chaos_axfr, kTcp);
+  ASSERT_NE(pkt, nullptr);
+  EXPECT_EQ(ldns_pkt_get_rcode(pkt.get()), LDNS_RCODE_REFUSED);
 
   // NOTIMP: opcode STATUS (2), opcode echoed.
   Bytes status = MakeQuery("www.example.com.", LDNS_RR_TYPE_A);
@@ -954,7 +976,7 @@ TEST_F(ResponderTest, MangledQueriesNeverBreakTheAnswer) {
     }
     Transport transport = rng() % 2 ? kUdp : kTcp;
     size_t size = responder_->Respond(q.data(), q.size(), transport, out, sizeof out);
-    if (size == 0) continue;
+    if (size == 0 || size == Responder::kHandOff) continue;  // the control path's to check
     ASSERT_GE(size, 12u);
     if (transport == kUdp) {
       ASSERT_LE(size, 1232u);
