@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "tsig/tsig.h"
+#include "zone/wire.h"
 
 namespace updns::config {
 namespace {
@@ -58,14 +59,6 @@ constexpr const char* kSmtpHint =
 constexpr size_t kMaxSecretBytes = 1024;
 constexpr uint32_t kMaxJournalEntries = 1000000;
 constexpr uint32_t kMaxNotifyRetryMs = 3600000;
-
-// RFC 3597 mnemonics for the types operators write in update rules.
-constexpr std::pair<std::string_view, uint16_t> kRecordTypes[] = {
-    {"A", 1},       {"NS", 2},      {"CNAME", 5},   {"SOA", 6},     {"PTR", 12},
-    {"HINFO", 13},  {"MX", 15},     {"TXT", 16},    {"RP", 17},     {"AAAA", 28},
-    {"LOC", 29},    {"SRV", 33},    {"NAPTR", 35},  {"DNAME", 39},  {"DS", 43},
-    {"SSHFP", 44},  {"DNSKEY", 48}, {"TLSA", 52},   {"SMIMEA", 53}, {"OPENPGPKEY", 61},
-    {"SVCB", 64},   {"HTTPS", 65},  {"URI", 256},   {"CAA", 257}};
 
 constexpr size_t kMaxLabelLength = 63;
 constexpr size_t kMaxNameLength = 253;  // presentation form, no trailing dot
@@ -843,8 +836,10 @@ Status Reader::ReadUpdateRules(const Item& item, ZoneConfig& zone) const {
           if (std::string problem = ZoneNameProblem(base); !problem.empty()) return Error(entry, problem);
           rule.names.push_back(std::move(name));
         } else {
-          Result<uint16_t> type = ParseRecordType(*text);
+          Result<uint16_t> type = zone::TypeFromText(*text);
           if (!type.ok()) return Error(entry, type.status().message());
+          if (zone::IsMetaType(*type))
+            return Error(entry, Cat("'", *text, "' is a query type, not a record type"));
           rule.types.push_back(*type);
         }
       }
@@ -1030,21 +1025,6 @@ Result<Prefix> ParsePrefix(std::string_view text) {
     }
   }
   return prefix;
-}
-
-Result<uint16_t> ParseRecordType(std::string_view text) {
-  std::string upper(text);
-  std::transform(upper.begin(), upper.end(), upper.begin(),
-                 [](char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; });
-  for (const auto& [name, number] : kRecordTypes) {
-    if (upper == name) return number;
-  }
-  uint64_t number = 0;
-  if (upper.starts_with("TYPE") && ParseDecimal(std::string_view(upper).substr(4), number) && number > 0 &&
-      number <= 65535) {
-    return static_cast<uint16_t>(number);
-  }
-  return Status::Invalid(Cat("unknown record type '", text, "' (write a mnemonic like A, AAAA, TXT, or TYPEnnn)"));
 }
 
 const ZoneConfig* Config::FindZone(std::string_view name) const {

@@ -179,9 +179,6 @@ Result<Endpoint> ParseEndpoint(std::string_view text, uint16_t default_port);
 // Parses "ADDRESS[/BITS]"; an address alone is a host prefix (/32, /128).
 Result<Prefix> ParsePrefix(std::string_view text);
 
-// Parses a resource record type: a mnemonic (A, AAAA, TXT, ...) or TYPEnnn.
-Result<uint16_t> ParseRecordType(std::string_view text);
-
 // Parses an HTTP listen address: everything ParseEndpoint takes, and also the
 // usual "IPV4:PORT" and "[IPV6]:PORT". A bare IPv6 address takes no ":PORT"
 // (it would be part of the address); write "[::1]:8053" or "::1@8053".

@@ -415,10 +415,9 @@ Status AddHost(storage::WriteTxn& txn, std::string_view fqdn, std::string_view a
           txn.Put(Table::kAccountHosts, storage::AccountHostKey(host.account, host.name), "");
       !s.ok())
     return s.WithContext(HostLabel(host.name) + ": ");
-  Status s = zone::WriteHostAddresses(txn, placement->apex_wire, WireFromText(host.name), "", "",
-                                      placement->host_ttl);
-  if (!s.ok()) return s.WithContext(HostLabel(host.name) + ": ");
-  changed_zones.insert(placement->apex_wire);
+  // No DNS change yet: a name without records cannot be transferred to
+  // secondaries, so the host's name appears with its first address.
+  (void)changed_zones;
   return Status::Ok();
 }
 

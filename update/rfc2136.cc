@@ -19,6 +19,8 @@ namespace updns::update {
 namespace {
 
 namespace type = zone::type;
+using zone::IsMetaType;
+using zone::TypeText;
 using zone::kClassANY;
 using zone::kClassIN;
 using zone::kHeaderSize;
@@ -33,29 +35,6 @@ uint32_t Load32(const uint8_t* p) { return uint32_t{Load16(p)} << 16 | Load16(p 
 
 char Lower(uint8_t c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); }
 
-struct TypeName {
-  uint16_t type;
-  std::string_view name;
-};
-constexpr TypeName kTypeNames[] = {
-    {1, "A"},        {2, "NS"},          {5, "CNAME"},  {6, "SOA"},     {12, "PTR"},
-    {13, "HINFO"},   {15, "MX"},         {16, "TXT"},   {17, "RP"},     {18, "AFSDB"},
-    {21, "RT"},      {26, "PX"},         {28, "AAAA"},  {29, "LOC"},    {33, "SRV"},
-    {35, "NAPTR"},   {36, "KX"},         {37, "CERT"},  {39, "DNAME"},  {41, "OPT"},
-    {43, "DS"},      {44, "SSHFP"},      {46, "RRSIG"}, {47, "NSEC"},   {48, "DNSKEY"},
-    {50, "NSEC3"},   {51, "NSEC3PARAM"}, {52, "TLSA"},  {53, "SMIMEA"}, {59, "CDS"},
-    {60, "CDNSKEY"}, {61, "OPENPGPKEY"}, {64, "SVCB"},  {65, "HTTPS"},  {99, "SPF"},
-    {249, "TKEY"},   {250, "TSIG"},      {251, "IXFR"}, {252, "AXFR"},  {253, "MAILB"},
-    {254, "MAILA"},  {255, "ANY"},       {256, "URI"},  {257, "CAA"},
-};
-
-std::string TypeText(uint16_t t) {
-  for (const TypeName& n : kTypeNames) {
-    if (n.type == t) return std::string(n.name);
-  }
-  return "TYPE" + std::to_string(t);
-}
-
 std::string ClassText(uint16_t c) {
   if (c == kClassIN) return "IN";
   if (c == kClassANY) return "ANY";
@@ -65,7 +44,6 @@ std::string ClassText(uint16_t c) {
 
 // Types that are questions or transport, never data (RFC 6895 §3.1: 128-255
 // are QTYPEs and meta-TYPEs; 0 is reserved; OPT lives in no zone).
-bool IsMetaType(uint16_t t) { return t == 0 || t == type::kOPT || (t >= 128 && t <= 255); }
 
 // ---- Names and rdata from the wire ------------------------------------------
 
@@ -301,20 +279,6 @@ bool RuleNameMatches(const UpdateRule& rule, std::string_view name) {
 bool RuleTypeMatches(const UpdateRule& rule, uint16_t t) {
   if (rule.types.empty()) return t != type::kSOA && t != type::kNS;
   return std::find(rule.types.begin(), rule.types.end(), t) != rule.types.end();
-}
-
-Result<uint16_t> TypeFromText(std::string_view text) {
-  std::string upper(text);
-  for (char& c : upper) c = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c;
-  for (const TypeName& n : kTypeNames) {
-    if (n.name == upper) return n.type;
-  }
-  if (upper.size() > 4 && upper.size() <= 9 && upper.starts_with("TYPE") &&
-      std::all_of(upper.begin() + 4, upper.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    unsigned long v = std::stoul(upper.substr(4));
-    if (v <= 65535) return static_cast<uint16_t>(v);
-  }
-  return Status::Invalid("unknown record type '" + std::string(text) + "'");
 }
 
 // ---- Applying one update -------------------------------------------------------
@@ -720,7 +684,7 @@ Status Applier::Store(WriteContext& context) {
     if (!host.ok()) return StoreFailed(host.status());
     const bool is_host = host->has_value();
     std::string value;
-    if (!builder.empty() || is_host) {
+    if (!builder.empty()) {
       auto encoded = builder.Encode();
       if (!encoded.ok())
         return Fail(rcode::kRefused, Show(name) + ": " + std::string(encoded.status().message()));
@@ -728,8 +692,7 @@ Status Applier::Store(WriteContext& context) {
     }
     if (value == node.edit.original) continue;
     node.edit.node = std::move(builder);
-    // Hosts keep their node when emptied: they answer NODATA, not NXDOMAIN.
-    if (Status s = zone::StoreNode(txn_, node.edit, /*keep_empty=*/is_host); !s.ok())
+    if (Status s = zone::StoreNode(txn_, node.edit); !s.ok())
       return StoreFailed(s);
     ++changed_;
     if (name != apex_) delegation_delta += int64_t{node.Has(type::kNS)} - int64_t{node.had_ns};
@@ -763,36 +726,6 @@ std::string RcodeText(uint8_t code) {
                                                 "NXRRSET", "NOTAUTH", "NOTZONE"};
   if (code < std::size(kNames)) return std::string(kNames[code]);
   return "RCODE" + std::to_string(code);
-}
-
-Result<UpdateRule> MakeUpdateRule(std::string_view zone, std::string_view key,
-                                  const std::vector<std::string>& names,
-                                  const std::vector<std::string>& types) {
-  auto apex = zone::LowercaseWireNameFromText(zone);
-  if (!apex.ok()) return apex.status().WithContext("update rule: zone: ");
-  const std::string where =
-      "zone " + Show(*apex) + " update rule for key '" + std::string(key) + "': ";
-  UpdateRule rule;
-  auto key_wire = zone::LowercaseWireNameFromText(key);
-  if (!key_wire.ok() || key.empty() || *key_wire == std::string(1, '\0'))
-    return Status::Invalid(where + "not a valid key name");
-  rule.key = std::move(key_wire).value();
-  for (const std::string& text : names) {
-    auto name = zone::LowercaseWireNameFromText(text);
-    if (!name.ok()) return name.status().WithContext(where + "names: ");
-    const bool wildcard = name->size() >= 2 && (*name)[0] == 1 && (*name)[1] == '*';
-    std::string_view base = wildcard ? std::string_view(*name).substr(2) : std::string_view(*name);
-    if (!zone::IsSubdomain(base, *apex))
-      return Status::Invalid(where + "name '" + text + "' is outside the zone");
-    rule.names.push_back(std::move(name).value());
-  }
-  for (const std::string& text : types) {
-    auto t = TypeFromText(text);
-    if (!t.ok()) return t.status().WithContext(where + "types: ");
-    if (IsMetaType(*t)) return Status::Invalid(where + "types: " + text + " is not a record type");
-    rule.types.push_back(*t);
-  }
-  return rule;
 }
 
 Result<UpdateMessage> ParseUpdateMessage(const uint8_t* message, size_t size) {

@@ -70,13 +70,6 @@ struct UpdateRule {
 using UpdatePolicy = std::map<std::string, std::vector<UpdateRule>>;
 using UpdatePolicyPtr = std::shared_ptr<const UpdatePolicy>;
 
-// A rule from configuration text: `zone` and `key` are domain names, `names`
-// domain names inside the zone (a leading "*." allowed), `types` mnemonics
-// ("A", "aaaa") or RFC 3597 "TYPE65". Invalid names the offending entry.
-Result<UpdateRule> MakeUpdateRule(std::string_view zone, std::string_view key,
-                                  const std::vector<std::string>& names,
-                                  const std::vector<std::string>& types);
-
 // One record of the prerequisite or update section.
 struct UpdateRR {
   std::string owner;  // lowercase wire form
@@ -133,8 +126,8 @@ size_t BuildUpdateResponse(const uint8_t* request, size_t size, uint8_t rcode, u
 //    every type the name holds (SOA and NS at the apex excepted). Deleting
 //    the SOA or the apex NS RRset, which the RFC always ignores, needs only
 //    a rule for the name.
-//  - Hosts (storage/accounts.h) whose name is changed here keep answering
-//    NODATA when emptied, and their record follows the node: ipv4/ipv6
+//  - Hosts (storage/accounts.h) whose name is changed here have their
+//    record follow the node: ipv4/ipv6
 //    become the first A/AAAA left (or empty) and updated_at/updated_from are
 //    set when one of them changed. A zone re-import re-applies hosts with
 //    one A, one AAAA and the zone's host_ttl: further A/AAAA added here, or

@@ -1,6 +1,8 @@
 #include "zone/wire.h"
 
+#include <algorithm>
 #include <cstring>
+#include <string>
 
 namespace updns::zone {
 namespace {
@@ -274,5 +276,49 @@ bool MessageWriter::PutRdata(uint16_t rrtype, std::string_view rdata) noexcept {
   Rewind(mark);
   return false;
 }
+
+namespace {
+
+struct TypeName {
+  uint16_t type;
+  std::string_view name;
+};
+constexpr TypeName kTypeNames[] = {
+    {1, "A"},        {2, "NS"},          {5, "CNAME"},  {6, "SOA"},     {12, "PTR"},
+    {13, "HINFO"},   {15, "MX"},         {16, "TXT"},   {17, "RP"},     {18, "AFSDB"},
+    {21, "RT"},      {26, "PX"},         {28, "AAAA"},  {29, "LOC"},    {33, "SRV"},
+    {35, "NAPTR"},   {36, "KX"},         {37, "CERT"},  {39, "DNAME"},  {41, "OPT"},
+    {43, "DS"},      {44, "SSHFP"},      {46, "RRSIG"}, {47, "NSEC"},   {48, "DNSKEY"},
+    {50, "NSEC3"},   {51, "NSEC3PARAM"}, {52, "TLSA"},  {53, "SMIMEA"}, {59, "CDS"},
+    {60, "CDNSKEY"}, {61, "OPENPGPKEY"}, {64, "SVCB"},  {65, "HTTPS"},  {99, "SPF"},
+    {249, "TKEY"},   {250, "TSIG"},      {251, "IXFR"}, {252, "AXFR"},  {253, "MAILB"},
+    {254, "MAILA"},  {255, "ANY"},       {256, "URI"},  {257, "CAA"},
+};
+
+}  // namespace
+
+std::string TypeText(uint16_t t) {
+  for (const TypeName& n : kTypeNames) {
+    if (n.type == t) return std::string(n.name);
+  }
+  return "TYPE" + std::to_string(t);
+}
+
+Result<uint16_t> TypeFromText(std::string_view text) {
+  std::string upper(text);
+  for (char& c : upper) c = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c;
+  for (const TypeName& n : kTypeNames) {
+    if (n.name == upper) return n.type;
+  }
+  if (upper.size() > 4 && upper.size() <= 9 && upper.starts_with("TYPE") &&
+      std::all_of(upper.begin() + 4, upper.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    unsigned long v = std::stoul(upper.substr(4));
+    if (v <= 65535) return static_cast<uint16_t>(v);
+  }
+  return Status::Invalid("unknown record type '" + std::string(text) +
+                         "' (write a mnemonic like A, AAAA, TXT, or TYPEnnn)");
+}
+
+bool IsMetaType(uint16_t t) noexcept { return t == 0 || t == type::kOPT || (t >= 128 && t <= 255); }
 
 }  // namespace updns::zone

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "common/status.h"
+
 namespace updns::zone {
 
 namespace type {
@@ -64,6 +66,15 @@ enum class ParseOutcome {
 };
 
 ParseOutcome ParseQuery(const uint8_t* packet, size_t size, Query& out) noexcept;
+
+// "A", "aaaa", "TYPE65" (RFC 3597) -> the type number; Invalid naming the
+// text when it is none of these.
+Result<uint16_t> TypeFromText(std::string_view text);
+// The mnemonic of a type, or "TYPEnnn".
+std::string TypeText(uint16_t type);
+// Types that are not data: 0, OPT, and the query-only range 128-255 (TKEY,
+// TSIG, IXFR, AXFR, MAILA, MAILB, ANY).
+bool IsMetaType(uint16_t type) noexcept;
 
 // Reads a possibly compressed name at `pos` of `packet`, writing its
 // uncompressed lowercased form to `out` (kMaxNameSize bytes). Returns the

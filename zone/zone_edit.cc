@@ -21,9 +21,9 @@ Status LoadNodeForEdit(const storage::Txn& txn, std::string_view apex, std::stri
   return Status::Ok();
 }
 
-Status StoreNode(storage::WriteTxn& txn, EditableNode& node, bool keep_empty) {
+Status StoreNode(storage::WriteTxn& txn, EditableNode& node) {
   std::string value;  // empty: no node
-  if (!node.node.empty() || keep_empty) {
+  if (!node.node.empty()) {
     auto encoded = node.node.Encode();
     if (!encoded.ok()) return encoded.status();
     value = std::move(encoded).value();
@@ -49,7 +49,7 @@ Status WriteHostAddresses(storage::WriteTxn& txn, std::string_view apex, std::st
   at.node.RemoveRRset(type::kAAAA);
   if (!ipv4.empty()) at.node.Add(type::kA, kClassIN, ttl, ipv4);
   if (!ipv6.empty()) at.node.Add(type::kAAAA, kClassIN, ttl, ipv6);
-  return StoreNode(txn, at, /*keep_empty=*/true);
+  return StoreNode(txn, at);
 }
 
 Status RemoveHostAddresses(storage::WriteTxn& txn, std::string_view apex, std::string_view host) {

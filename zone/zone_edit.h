@@ -33,20 +33,19 @@ struct EditableNode {
 Status LoadNodeForEdit(const storage::Txn& txn, std::string_view apex, std::string_view name,
                        EditableNode& out);
 
-// Writes `node.node` back: deletes the node when it is empty (unless
-// `keep_empty`, for hosts that must answer NODATA rather than NXDOMAIN) and
-// stages the RR-level difference against `node.original` for the zone's
+// Writes `node.node` back, or deletes the node when it is empty (a name
+// without records does not exist: AXFR could not carry it to secondaries),
+// and stages the RR-level difference against `node.original` for the zone's
 // journal (zone/journal.h), in `txn`: a rolled-back (nested) transaction
 // drops its staging too. On success `node.original` becomes the stored
 // value, so the node can be edited and stored again. A change of the apex
 // SOA is journaled as the entry's old SOA, not as RRs.
-Status StoreNode(storage::WriteTxn& txn, EditableNode& node, bool keep_empty = false);
+Status StoreNode(storage::WriteTxn& txn, EditableNode& node);
 
 // Sets the A and AAAA RRsets of `host` (wire name inside the zone whose apex
 // is `apex`, both lowercase) to the given addresses (4 / 16 raw bytes; empty
-// removes that RRset), with `ttl`. Other RRsets of the name are kept. The
-// node is created when missing and kept even when it ends up empty, so that
-// a host without addresses answers NODATA rather than NXDOMAIN.
+// removes that RRset), with `ttl`. Other RRsets of the name are kept; a
+// name left without records is removed.
 Status WriteHostAddresses(storage::WriteTxn& txn, std::string_view apex, std::string_view host,
                           std::string_view ipv4, std::string_view ipv6, uint32_t ttl);
 

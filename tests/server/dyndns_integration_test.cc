@@ -133,7 +133,7 @@ TEST_F(DyndnsTest, CurlTokenUpdateIsGoodThenNochgAndVisibleInDnsWithNewSerial) {
   std::string token = CreateToken(kHome);
   std::optional<uint32_t> serial_before = daemon_.Serial();
   ASSERT_TRUE(serial_before);
-  EXPECT_TRUE(A(kHome).empty()) << "a new host answers NODATA";
+  EXPECT_TRUE(A(kHome).empty()) << "a new host has no address yet";
 
   HttpResult r =
       Curl({"-u", kHome + ":" + token}, "/nic/update?hostname=" + kHome + "&myip=198.51.100.10");
