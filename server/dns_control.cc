@@ -141,10 +141,17 @@ Result<DnsPolicyPtr> MakeDnsPolicy(const config::Config& config) {
 }
 
 TransferSession::TransferSession(std::unique_ptr<zone::TransferStream> stream,
-                                 std::optional<tsig::Verified> request, DnsPolicyPtr policy)
-    : stream_(std::move(stream)), policy_(std::move(policy)), request_(std::move(request)) {
+                                 std::optional<tsig::Verified> request, DnsPolicyPtr policy,
+                                 unsigned* active)
+    : stream_(std::move(stream)),
+      policy_(std::move(policy)),
+      request_(std::move(request)),
+      active_(active) {
   if (request_) signer_.emplace(*request_);
+  ++*active_;
 }
+
+TransferSession::~TransferSession() { --*active_; }
 
 size_t TransferSession::Next(uint8_t* out, size_t capacity) {
   size_t size = stream_->Next(out, capacity);
@@ -314,6 +321,8 @@ DnsControl::Outcome DnsControl::HandleTransfer(uint8_t* message, size_t size,
     if (answer != 0 && is_signed) answer = Sign(out, limit, answer, verified);
     return {Outcome::Kind::kAnswer, answer};
   }
+  if (active_transfers_ >= kMaxTransfers)
+    return refuse(kRefused, "too many transfers in progress on this loop; the secondary retries");
   auto stream = zone::TransferStream::Start(store_, request, options);
   if (!stream.ok()) {
     Log(LogLevel::kWarning, "%s of %s for %s: %s", kind, zone_name.c_str(), client.c_str(),
@@ -331,7 +340,7 @@ DnsControl::Outcome DnsControl::HandleTransfer(uint8_t* message, size_t size,
   outcome.kind = Outcome::Kind::kTransfer;
   outcome.transfer = std::make_unique<TransferSession>(
       std::move(stream).value(), is_signed ? std::optional<tsig::Verified>(verified) : std::nullopt,
-      policy_);
+      policy_, &active_transfers_);
   return outcome;
 }
 

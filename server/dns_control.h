@@ -54,8 +54,13 @@ Result<DnsPolicyPtr> MakeDnsPolicy(const config::Config& config);
 // One zone transfer in progress on a TCP connection.
 class TransferSession {
  public:
+  // `active` counts the loop's sessions: incremented here, decremented by
+  // the destructor.
   TransferSession(std::unique_ptr<zone::TransferStream> stream,
-                  std::optional<tsig::Verified> request, DnsPolicyPtr policy);
+                  std::optional<tsig::Verified> request, DnsPolicyPtr policy, unsigned* active);
+  ~TransferSession();
+  TransferSession(const TransferSession&) = delete;
+  TransferSession& operator=(const TransferSession&) = delete;
   // The next message (without the TCP length prefix), signed when the
   // request was; 0 when the transfer is complete.
   size_t Next(uint8_t* out, size_t capacity);
@@ -65,6 +70,7 @@ class TransferSession {
   DnsPolicyPtr policy_;  // keeps the key the signer points at alive
   std::optional<tsig::Verified> request_;
   std::optional<tsig::StreamSigner> signer_;
+  unsigned* active_;
 };
 
 class DnsControl {
@@ -105,11 +111,17 @@ class DnsControl {
   Outcome HandleSignedQuery(uint8_t* message, size_t size, zone::Transport transport,
                             zone::Responder& responder, uint8_t* out, size_t capacity);
 
+  // Each transfer holds an LMDB reader slot and pins its snapshot's pages
+  // until the client has read it all; slow or stuck secondaries must not
+  // take them all.
+  static constexpr unsigned kMaxTransfers = 32;  // per loop
+
   const storage::Store& store_;
   DnsPolicyPtr policy_;
   update::Writer* writer_;
   uint16_t udp_payload_;
   Deliver deliver_;
+  unsigned active_transfers_ = 0;
 };
 
 }  // namespace updns::server
