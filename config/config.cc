@@ -321,6 +321,7 @@ class Reader {
   Status ReadRrl(const Item& item, ServerConfig& server) const;
   Status ReadListen(const Item& item, const ListenSyntax& syntax, std::vector<Endpoint>& listen) const;
   Status ReadHttp(const Item& item, HttpConfig& http) const;
+  Status ReadLoginThrottle(const Item& item, HttpConfig& http) const;
   Status ReadAccounts(const Item& item, AccountsConfig& accounts) const;
   Status ReadDyndns(const Item& item, DyndnsConfig& dyndns) const;
   Status ReadStorage(const Item& item, StorageConfig& storage) const;
@@ -521,7 +522,7 @@ Status Reader::ReadListen(const Item& item, const ListenSyntax& syntax, std::vec
 
 Status Reader::ReadHttp(const Item& item, HttpConfig& http) const {
   Result<std::vector<Field>> fields = Fields(item, {"listen", "max_request_size", "max_body_size", "read_timeout",
-                                                    "idle_timeout", "max_connections"});
+                                                    "idle_timeout", "max_connections", "login_throttle"});
   if (!fields.ok()) return fields.status();
   for (const Field& field : *fields) {
     const Item& value = field.value;
@@ -536,8 +537,27 @@ Status Reader::ReadHttp(const Item& item, HttpConfig& http) const {
       status = ReadInteger(value, 1, kMaxTimeoutMs, http.read_timeout_ms);
     } else if (field.key == "idle_timeout") {
       status = ReadInteger(value, 1, kMaxTimeoutMs, http.idle_timeout_ms);
+    } else if (field.key == "login_throttle") {
+      status = ReadLoginThrottle(value, http);
     } else {
       status = ReadInteger(value, 1, kMaxHttpConnections, http.max_connections);
+    }
+    if (!status.ok()) return status;
+  }
+  return Status::Ok();
+}
+
+Status Reader::ReadLoginThrottle(const Item& item, HttpConfig& http) const {
+  Result<std::vector<Field>> fields = Fields(item, {"per_name", "per_address", "window"});
+  if (!fields.ok()) return fields.status();
+  for (const Field& field : *fields) {
+    Status status;
+    if (field.key == "per_name") {
+      status = ReadInteger(field.value, 0, 1000000, http.login_per_name);
+    } else if (field.key == "per_address") {
+      status = ReadInteger(field.value, 0, 1000000, http.login_per_address);
+    } else {
+      status = ReadInteger(field.value, 1, 86400, http.login_window_seconds);
     }
     if (!status.ok()) return status;
   }

@@ -92,6 +92,14 @@ struct HttpConfig {
   unsigned read_timeout_ms = 10000;   // a request must arrive within this
   unsigned idle_timeout_ms = 30000;   // keep-alive connection without a request
   unsigned max_connections = 1024;
+  // Failed logins, dyndns2 and the JSON API together (server/throttle.h):
+  // attempts allowed at once per name and client address (IPv6: its /64)
+  // and per client address whatever the names; 0 = no such limit. The
+  // allowance refills evenly over the window: beyond the limit, one more
+  // attempt every window/limit seconds.
+  unsigned login_per_name = 10;
+  unsigned login_per_address = 30;
+  unsigned login_window_seconds = 300;
 };
 
 struct AccountsConfig {

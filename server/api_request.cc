@@ -6,8 +6,6 @@
 namespace updns::server::api {
 namespace {
 
-constexpr size_t kMaxThrottleEntries = 100000;
-
 // Client input may be any bytes (a path segment, a name): never let an
 // invalid UTF-8 sequence turn an answer into an exception.
 std::string Dump(const Json& value) {
@@ -199,36 +197,6 @@ bool MethodAllowed(const Route& route, std::string_view method) {
   if (pos == std::string_view::npos) return false;
   size_t end = pos + method.size();
   return (pos == 0 || allow[pos - 1] == ' ') && (end == allow.size() || allow[end] == ',');
-}
-
-// --- Failed-login throttle -----------------------------------------------------
-
-uint64_t LoginThrottle::RetryAfter(const std::string& key, uint64_t now) {
-  if (limit_ == 0) return 0;
-  std::lock_guard lock(mutex_);
-  auto it = entries_.find(key);
-  if (it == entries_.end() || it->second.failures < limit_) return 0;
-  uint64_t end = it->second.window_start + window_;
-  return now < end ? end - now : 0;
-}
-
-void LoginThrottle::Failed(const std::string& key, uint64_t now) {
-  if (limit_ == 0) return;
-  std::lock_guard lock(mutex_);
-  if (entries_.size() >= kMaxThrottleEntries) Prune(now);
-  Entry& entry = entries_[key];
-  if (now >= entry.window_start + window_) entry = {0, now};
-  ++entry.failures;
-}
-
-void LoginThrottle::Succeeded(const std::string& key) {
-  std::lock_guard lock(mutex_);
-  entries_.erase(key);
-}
-
-void LoginThrottle::Prune(uint64_t now) {
-  std::erase_if(entries_, [&](const auto& e) { return now >= e.second.window_start + window_; });
-  if (entries_.size() >= kMaxThrottleEntries) entries_.clear();
 }
 
 }  // namespace updns::server::api

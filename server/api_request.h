@@ -1,12 +1,10 @@
 // The HTTP and JSON side of the API (server/api_service.h), apart from the
 // store: answers and error bodies, bounded parsing of request bodies and
-// fields, the route table, and the failed-login throttle. Private to
-// server/; nothing here touches the store or blocks.
+// fields, and the route table. Private to server/; nothing here touches the
+// store or blocks. (The failed-login throttle is server/throttle.h.)
 #pragma once
 
 #include <cstdint>
-#include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -84,34 +82,5 @@ struct Route {
 // kNone when there is none.
 Route MatchRoute(std::string_view path);
 bool MethodAllowed(const Route& route, std::string_view method);
-
-// --- Failed-login throttle ----------------------------------------------------
-
-// Counts failed logins per key (name + client address) in fixed windows.
-// Once a key has `limit` failures, it waits until its window ends.
-// Thread-safe. Memory is bounded: when full, ended windows are forgotten,
-// and if that is not enough, everything (failing open beats growing).
-class LoginThrottle {
- public:
-  // `limit` 0 turns the throttle off.
-  LoginThrottle(unsigned limit, uint64_t window_seconds) : limit_(limit), window_(window_seconds) {}
-
-  // Seconds until `key` may try again; 0 when it may now.
-  uint64_t RetryAfter(const std::string& key, uint64_t now);
-  void Failed(const std::string& key, uint64_t now);
-  void Succeeded(const std::string& key);
-
- private:
-  struct Entry {
-    unsigned failures = 0;
-    uint64_t window_start = 0;
-  };
-  void Prune(uint64_t now);  // REQUIRES: mutex_ held
-
-  const unsigned limit_;
-  const uint64_t window_;
-  std::mutex mutex_;
-  std::map<std::string, Entry> entries_;  // guarded by mutex_
-};
 
 }  // namespace updns::server::api

@@ -51,7 +51,7 @@ HttpResponse StoreError(const Status& status) {
 
 HttpResponse TooManyAttempts(uint64_t retry_after) {
   HttpResponse response = Error(429, "too_many_attempts",
-                                "Too many failed attempts with this name from your address; wait " +
+                                "Too many failed logins from your address; wait " +
                                     std::to_string(retry_after) + " seconds before trying again.");
   response.headers.emplace_back("Retry-After", std::to_string(retry_after));
   return response;
@@ -128,7 +128,7 @@ struct ApiService::Impl {
       : store(store),
         writer(writer),
         options(std::make_shared<const ApiServiceOptions>(std::move(service_options))),
-        throttle(options->login_failure_limit, options->login_failure_window),
+        throttle(options->throttle ? options->throttle : std::make_shared<LoginThrottle>()),
         pool(std::max(1u, options->password_threads)) {}
 
   void Handle(const HttpRequest& request, HttpReply reply);
@@ -159,11 +159,12 @@ struct ApiService::Impl {
       const std::string& token,
       std::function<Answer(storage::WriteTxn&, update::WriteContext&, const AccountRecord&)> apply,
       HttpReply reply);
-  // Runs a password check on the pool, or answers 429 when too many wait.
-  void RunPasswordCheck(HttpReply& reply, std::function<void(HttpReply)> check);
+  // Runs a password check on the pool, or answers 429 when too many wait;
+  // then `attempt` (if any) is given back to the throttle.
+  void RunPasswordCheck(HttpReply& reply, const LoginThrottle::Attempt* attempt,
+                        std::function<void(HttpReply)> check);
   // The hash to verify against when the name is unknown, so that unknown
   // and known names cost the same time.
-  const std::string& DummyHash();
   void DeleteDeadSession(const std::string& token);
   void MaybePurgeSessions(uint64_t now);
 
@@ -172,11 +173,9 @@ struct ApiService::Impl {
   // Shared with the requests in the writer's queue, which may outlive the
   // service (they never touch `this`).
   const std::shared_ptr<const ApiServiceOptions> options;
-  api::LoginThrottle throttle;
+  const std::shared_ptr<LoginThrottle> throttle;
   std::atomic<size_t> pending_checks{0};
   std::atomic<uint64_t> last_purge{0};
-  std::once_flag dummy_once;
-  std::string dummy_hash;
   // Last: destroyed first, so queued checks finish while the rest is alive.
   TaskPool pool;
 };
@@ -218,9 +217,11 @@ void ApiService::Impl::MutateAsSession(
       std::move(reply));
 }
 
-void ApiService::Impl::RunPasswordCheck(HttpReply& reply, std::function<void(HttpReply)> check) {
+void ApiService::Impl::RunPasswordCheck(HttpReply& reply, const LoginThrottle::Attempt* attempt,
+                                        std::function<void(HttpReply)> check) {
   if (pending_checks.fetch_add(1) >= options->max_pending_password_checks) {
     pending_checks.fetch_sub(1);
+    if (attempt) throttle->Refund(*attempt);
     HttpResponse response =
         Error(429, "busy", "Too many logins are being checked right now; try again in a moment.");
     response.headers.emplace_back("Retry-After", "1");
@@ -237,14 +238,6 @@ void ApiService::Impl::RunPasswordCheck(HttpReply& reply, std::function<void(Htt
     }
     pending_checks.fetch_sub(1);
   });
-}
-
-const std::string& ApiService::Impl::DummyHash() {
-  std::call_once(dummy_once, [this] {
-    auto hash = update::HashPassword("updns: no such name");
-    if (hash.ok()) dummy_hash = std::move(hash).value();
-  });
-  return dummy_hash;
 }
 
 void ApiService::Impl::DeleteDeadSession(const std::string& token) {
@@ -424,12 +417,6 @@ LoginFields ParseLogin(const HttpRequest& request, const char* name_field) {
   return fields;
 }
 
-std::string ThrottleKey(std::string_view kind, std::string_view name, const HttpRequest& request) {
-  std::string key(kind);
-  key.append("\n").append(name).append("\n").append(request.peer_text);
-  return key;
-}
-
 }  // namespace
 
 void ApiService::Impl::Login(const HttpRequest& request, HttpReply reply) {
@@ -437,33 +424,40 @@ void ApiService::Impl::Login(const HttpRequest& request, HttpReply reply) {
   if (fields.error) return reply(std::move(*fields.error));
   auto name = update::NormalizeAccountName(fields.name);
   if (!name.ok() || fields.password.empty()) return reply(InvalidCredentials());
-  std::string key = ThrottleKey("account", *name, request);
-  if (uint64_t wait = throttle.RetryAfter(key, Now())) return reply(TooManyAttempts(wait));
+  LoginThrottle::Attempt attempt = throttle->Begin("account", *name, request.peer);
+  if (attempt.refused()) return reply(TooManyAttempts(attempt.retry_after));
   RunPasswordCheck(
-      reply, [this, name = *name, password = std::move(fields.password), key](HttpReply reply) {
+      reply, &attempt,
+      [this, name = *name, password = std::move(fields.password), attempt](HttpReply reply) {
         std::optional<AccountRecord> account;
         {
           auto txn = store.BeginRead();
-          if (!txn.ok()) return reply(StoreError(txn.status()));
+          if (!txn.ok()) {
+            throttle->Refund(attempt);
+            return reply(StoreError(txn.status()));
+          }
           auto found = update::GetAccount(*txn, name);
           if (found.ok()) {
             account = std::move(found).value();
           } else if (!found.status().IsNotFound()) {
+            throttle->Refund(attempt);
             return reply(StoreError(found.status()));
           }
         }  // no snapshot held during the deliberately slow hash
         bool linked = account && !account->linked_reseller.empty();
         // A linked account whose password was cleared has nothing to verify;
         // otherwise only the right password learns that the account is linked.
-        if (!(linked && account->password_hash.empty())) {
+        if (linked && account->password_hash.empty()) {
+          // Nothing was guessed; and no success either, which would reset
+          // the name's failures.
+          throttle->Refund(attempt);
+        } else {
           bool verified =
-              update::VerifyPassword(password, account ? account->password_hash : DummyHash());
-          if (!verified || !account) {
-            throttle.Failed(key, Now());
-            return reply(InvalidCredentials());
-          }
+              update::VerifyPassword(password, account ? account->password_hash : update::DummyPasswordHash());
+          // A failure stays charged.
+          if (!verified || !account) return reply(InvalidCredentials());
+          throttle->Succeeded(attempt);
         }
-        throttle.Succeeded(key);
         if (account->state != storage::State::kActive) return reply(AccountDisabled());
         if (linked) return reply(LoginViaReseller());
         Mutate(
@@ -492,57 +486,60 @@ void ApiService::Impl::ResellerLogin(const HttpRequest& request, HttpReply reply
   LoginFields fields = ParseLogin(request, "name");
   if (fields.error) return reply(std::move(*fields.error));
   if (fields.name.empty() || fields.password.empty()) return reply(InvalidCredentials());
-  std::string key = ThrottleKey("reseller", fields.name, request);
-  if (uint64_t wait = throttle.RetryAfter(key, Now())) return reply(TooManyAttempts(wait));
-  RunPasswordCheck(reply, [this, name = std::move(fields.name),
-                           password = std::move(fields.password), key](HttpReply reply) {
-    std::optional<storage::ResellerRecord> reseller;
-    {
-      auto txn = store.BeginRead();
-      if (!txn.ok()) return reply(StoreError(txn.status()));
-      auto found = update::GetReseller(*txn, name);
-      if (found.ok()) {
-        reseller = std::move(found).value();
-      } else if (!found.status().IsNotFound() && !found.status().IsInvalid()) {
-        return reply(StoreError(found.status()));
-      }
-    }
-    bool verified =
-        update::VerifyPassword(password, reseller ? reseller->password_hash : DummyHash());
-    if (!verified || !reseller) {
-      throttle.Failed(key, Now());
-      return reply(InvalidCredentials());
-    }
-    throttle.Succeeded(key);
-    if (reseller->linked_account.empty()) {
-      return reply(Error(403, "not_linked",
-                         "No account is linked to reseller account '" + reseller->name +
-                             "'; link one first with that account's own login."));
-    }
-    Mutate(
-        [options = options, name = reseller->name, verified_hash = reseller->password_hash](
-            storage::WriteTxn& txn, update::WriteContext& context) {
-          auto current = update::GetReseller(txn, name);
-          if (!current.ok()) {
-            return current.status().IsNotFound() ? Refuse(InvalidCredentials())
-                                                 : Refuse(StoreError(current.status()));
+  LoginThrottle::Attempt attempt = throttle->Begin("reseller", fields.name, request.peer);
+  if (attempt.refused()) return reply(TooManyAttempts(attempt.retry_after));
+  RunPasswordCheck(
+      reply, &attempt,
+      [this, name = std::move(fields.name), password = std::move(fields.password),
+       attempt](HttpReply reply) {
+        std::optional<storage::ResellerRecord> reseller;
+        {
+          auto txn = store.BeginRead();
+          if (!txn.ok()) {
+            throttle->Refund(attempt);
+            return reply(StoreError(txn.status()));
           }
-          if (current->password_hash != verified_hash) return Refuse(InvalidCredentials());
-          auto account = update::GetAccount(txn, current->linked_account);
-          if (current->linked_account.empty() || !account.ok() ||
-              account->linked_reseller != current->name) {
-            return Refuse(Error(403, "not_linked",
-                                "No account is linked to reseller account '" + name + "'."));
+          auto found = update::GetReseller(*txn, name);
+          if (found.ok()) {
+            reseller = std::move(found).value();
+          } else if (!found.status().IsNotFound() && !found.status().IsInvalid()) {
+            throttle->Refund(attempt);
+            return reply(StoreError(found.status()));
           }
-          if (account->state != storage::State::kActive) return Refuse(AccountDisabled());
-          auto session = update::CreateSession(txn, account->name, /*reseller=*/current->name,
-                                               context.now(), options->session_ttl);
-          if (!session.ok()) return Refuse(StoreError(session.status()));
-          return Commit(SessionCreated(*session));
-        },
-        std::move(reply));
-    MaybePurgeSessions(Now());
-  });
+        }
+        bool verified =
+            update::VerifyPassword(password, reseller ? reseller->password_hash : update::DummyPasswordHash());
+        if (!verified || !reseller) return reply(InvalidCredentials());
+        throttle->Succeeded(attempt);
+        if (reseller->linked_account.empty()) {
+          return reply(Error(403, "not_linked",
+                             "No account is linked to reseller account '" + reseller->name +
+                                 "'; link one first with that account's own login."));
+        }
+        Mutate(
+            [options = options, name = reseller->name, verified_hash = reseller->password_hash](
+                storage::WriteTxn& txn, update::WriteContext& context) {
+              auto current = update::GetReseller(txn, name);
+              if (!current.ok()) {
+                return current.status().IsNotFound() ? Refuse(InvalidCredentials())
+                                                     : Refuse(StoreError(current.status()));
+              }
+              if (current->password_hash != verified_hash) return Refuse(InvalidCredentials());
+              auto account = update::GetAccount(txn, current->linked_account);
+              if (current->linked_account.empty() || !account.ok() ||
+                  account->linked_reseller != current->name) {
+                return Refuse(Error(403, "not_linked",
+                                    "No account is linked to reseller account '" + name + "'."));
+              }
+              if (account->state != storage::State::kActive) return Refuse(AccountDisabled());
+              auto session = update::CreateSession(txn, account->name, /*reseller=*/current->name,
+                                                   context.now(), options->session_ttl);
+              if (!session.ok()) return Refuse(StoreError(session.status()));
+              return Commit(SessionCreated(*session));
+            },
+            std::move(reply));
+        MaybePurgeSessions(Now());
+      });
 }
 
 void ApiService::Impl::Logout(const std::string& token, HttpReply reply) {
@@ -775,52 +772,56 @@ void ApiService::Impl::Link(const HttpRequest& request, const std::string& token
   if (password.error) return reply(std::move(*password.error));
   std::string name = Lower(reseller.value);
   if (name.empty() || password.value.empty()) return reply(InvalidResellerCredentials());
-  std::string key = ThrottleKey("reseller", name, request);
-  if (uint64_t wait = throttle.RetryAfter(key, Now())) return reply(TooManyAttempts(wait));
-  RunPasswordCheck(reply, [this, token, name, password = std::move(password.value),
-                           key](HttpReply reply) {
-    std::optional<storage::ResellerRecord> record;
-    {
-      auto txn = store.BeginRead();
-      if (!txn.ok()) return reply(StoreError(txn.status()));
-      auto found = update::GetReseller(*txn, name);
-      if (found.ok()) {
-        record = std::move(found).value();
-      } else if (!found.status().IsNotFound() && !found.status().IsInvalid()) {
-        return reply(StoreError(found.status()));
-      }
-    }
-    bool verified = update::VerifyPassword(password, record ? record->password_hash : DummyHash());
-    if (!verified || !record) {
-      throttle.Failed(key, Now());
-      return reply(InvalidResellerCredentials());
-    }
-    throttle.Succeeded(key);
-    MutateAsSession(
-        token,
-        [reseller = record->name, verified_hash = record->password_hash](
-            storage::WriteTxn& txn, update::WriteContext& context, const AccountRecord& account) {
-          auto current = update::GetReseller(txn, reseller);
-          if (!current.ok() || current->password_hash != verified_hash) {
-            return current.ok() || current.status().IsNotFound()
-                       ? Refuse(InvalidResellerCredentials())
-                       : Refuse(StoreError(current.status()));
+  LoginThrottle::Attempt attempt = throttle->Begin("reseller", name, request.peer);
+  if (attempt.refused()) return reply(TooManyAttempts(attempt.retry_after));
+  RunPasswordCheck(
+      reply, &attempt,
+      [this, token, name, password = std::move(password.value), attempt](HttpReply reply) {
+        std::optional<storage::ResellerRecord> record;
+        {
+          auto txn = store.BeginRead();
+          if (!txn.ok()) {
+            throttle->Refund(attempt);
+            return reply(StoreError(txn.status()));
           }
-          auto outcome = update::LinkAccount(txn, account.name, reseller, context.now());
-          if (!outcome.ok()) return MapStatus(outcome.status(), "link_refused");
-          if (!outcome->linked) {
-            const update::LinkRefusal& refusal = outcome->refusal;
-            return Refuse(Error(409, refusal.rule.empty() ? "link_refused" : refusal.rule,
-                                refusal.message,
-                                {{"hosts_without_token", refusal.hosts_without_token},
-                                 {"tokens_unused", refusal.tokens_unused}}));
+          auto found = update::GetReseller(*txn, name);
+          if (found.ok()) {
+            record = std::move(found).value();
+          } else if (!found.status().IsNotFound() && !found.status().IsInvalid()) {
+            throttle->Refund(attempt);
+            return reply(StoreError(found.status()));
           }
-          // LinkAccount also ended the sessions opened with the account's
-          // own password, this one included.
-          return Commit(JsonResponse(200, {{"linked", reseller}, {"account", account.name}}));
-        },
-        std::move(reply));
-  });
+        }
+        bool verified =
+            update::VerifyPassword(password, record ? record->password_hash : update::DummyPasswordHash());
+        if (!verified || !record) return reply(InvalidResellerCredentials());
+        throttle->Succeeded(attempt);
+        MutateAsSession(
+            token,
+            [reseller = record->name, verified_hash = record->password_hash](
+                storage::WriteTxn& txn, update::WriteContext& context,
+                const AccountRecord& account) {
+              auto current = update::GetReseller(txn, reseller);
+              if (!current.ok() || current->password_hash != verified_hash) {
+                return current.ok() || current.status().IsNotFound()
+                           ? Refuse(InvalidResellerCredentials())
+                           : Refuse(StoreError(current.status()));
+              }
+              auto outcome = update::LinkAccount(txn, account.name, reseller, context.now());
+              if (!outcome.ok()) return MapStatus(outcome.status(), "link_refused");
+              if (!outcome->linked) {
+                const update::LinkRefusal& refusal = outcome->refusal;
+                return Refuse(Error(409, refusal.rule.empty() ? "link_refused" : refusal.rule,
+                                    refusal.message,
+                                    {{"hosts_without_token", refusal.hosts_without_token},
+                                     {"tokens_unused", refusal.tokens_unused}}));
+              }
+              // LinkAccount also ended the sessions opened with the account's
+              // own password, this one included.
+              return Commit(JsonResponse(200, {{"linked", reseller}, {"account", account.name}}));
+            },
+            std::move(reply));
+      });
 }
 
 void ApiService::Impl::Unlink(const std::string& token, HttpReply reply) {
@@ -875,30 +876,33 @@ void ApiService::Impl::ResetPassword(const json& body, HttpReply reply) {
     }
   }
   // scrypt is slow on purpose: hash on the password pool, not in the writer.
-  RunPasswordCheck(reply, [this, token = std::move(token.value),
-                           password = std::move(password.value)](HttpReply reply) mutable {
-    auto hash = update::HashPassword(password);
-    if (!hash.ok()) {
-      return reply(Error(422, "invalid_field", hash.status().message(), {{"field", "password"}}));
-    }
-    Mutate(
-        [token = std::move(token), hash = std::move(hash).value()](
-            storage::WriteTxn& txn, update::WriteContext& context) {
-          auto record = FindOneTimeToken(txn, token, Purpose::kPasswordReset, context.now());
-          if (!record) {
-            return Refuse(
-                Error(400, "invalid_token", "The reset token is unknown, used or expired."));
-          }
-          Status s = update::ResetPasswordHash(txn, token, hash, context.now());
-          if (s.IsInvalid() || s.IsNotFound())
-            return Refuse(Error(400, "invalid_token", s.message()));
-          if (!s.ok()) return Refuse(StoreError(s));
-          // No session needs ending: reset tokens come from UnlinkAccount,
-          // which ended them all and left no password to open new ones.
-          return Commit(JsonResponse(200, {{"name", record->account}}));
-        },
-        std::move(reply));
-  });
+  RunPasswordCheck(reply, nullptr,
+                   [this, token = std::move(token.value),
+                    password = std::move(password.value)](HttpReply reply) mutable {
+                     auto hash = update::HashPassword(password);
+                     if (!hash.ok()) {
+                       return reply(Error(422, "invalid_field", hash.status().message(),
+                                          {{"field", "password"}}));
+                     }
+                     Mutate(
+                         [token = std::move(token), hash = std::move(hash).value()](
+                             storage::WriteTxn& txn, update::WriteContext& context) {
+                           auto record =
+                               FindOneTimeToken(txn, token, Purpose::kPasswordReset, context.now());
+                           if (!record) {
+                             return Refuse(Error(400, "invalid_token",
+                                                 "The reset token is unknown, used or expired."));
+                           }
+                           Status s = update::ResetPasswordHash(txn, token, hash, context.now());
+                           if (s.IsInvalid() || s.IsNotFound())
+                             return Refuse(Error(400, "invalid_token", s.message()));
+                           if (!s.ok()) return Refuse(StoreError(s));
+                           // No session needs ending: reset tokens come from UnlinkAccount,
+                           // which ended them all and left no password to open new ones.
+                           return Commit(JsonResponse(200, {{"name", record->account}}));
+                         },
+                         std::move(reply));
+                   });
 }
 
 // --- ApiService --------------------------------------------------------------------------

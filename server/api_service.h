@@ -40,6 +40,7 @@
 
 #include "server/dyndns_service.h"
 #include "server/http_server.h"
+#include "server/throttle.h"
 #include "storage/store.h"
 #include "update/accounts.h"
 #include "update/writer.h"
@@ -59,10 +60,12 @@ struct ApiServiceOptions {
   unsigned password_threads = 2;
   // Password checks waiting for a thread; more are answered 429 at once.
   size_t max_pending_password_checks = 64;
-  // Failed logins per (name, client address) within the window before
-  // further attempts are answered 429 until the window ends.
-  unsigned login_failure_limit = 10;
-  uint64_t login_failure_window = 300;  // seconds
+  // Failed logins (account, reseller, and the reseller password of a link)
+  // are throttled per name and client address and per client address
+  // (server/throttle.h): over the limit, 429 with Retry-After. Shared with
+  // dyndns2 so that both count against one budget; null = one of the
+  // service's own with the default ThrottleOptions.
+  std::shared_ptr<LoginThrottle> throttle;
   // Called (on the writer thread) after a commit that queued mail, e.g. to
   // wake the mailer. May be empty.
   std::function<void()> on_mail_queued;

@@ -419,6 +419,7 @@ void ProcessMessages(TcpConnection* c) {
   }
   if (c->used >= 2) w.responder->EndBatch();
   if (!ok) return CloseConnection(c);
+  if (pos > 0) uv_timer_again(&c->idle);
   std::memmove(c->in.data(), c->in.data() + pos, c->used - pos);
   c->used -= pos;
   if (c->in.size() > 4 * 16384 && c->used < 16384) c->in.resize(16384);
@@ -438,7 +439,9 @@ void OnTcpRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
   auto* c = static_cast<TcpConnection*>(stream->data);
   if (nread < 0) return CloseConnection(c);
   c->used += static_cast<size_t>(nread);
-  uv_timer_again(&c->idle);
+  // The idle timer is restarted by complete messages only (ProcessMessages):
+  // a client trickling the bytes of a message must finish it within the
+  // idle timeout, or it could hold its connection slot forever.
   ProcessMessages(c);
 }
 

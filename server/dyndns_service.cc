@@ -1,6 +1,7 @@
 #include "server/dyndns_service.h"
 
 #include <memory>
+#include <optional>
 
 #include "common/log.h"
 
@@ -8,6 +9,26 @@ namespace updns::server {
 namespace {
 
 constexpr uint32_t kDefaultHostTtl = 60;
+// Account password checks queued or running before new ones are refused:
+// with two threads and tens of milliseconds per scrypt, about a second.
+constexpr size_t kMaxPendingPasswordChecks = 64;
+
+// See the header: a refusal that dyndns clients retry later.
+HttpResponse TooManyAttempts(uint64_t retry_after, std::string_view why) {
+  HttpResponse response;
+  response.status = 429;
+  response.headers.emplace_back("Retry-After", std::to_string(retry_after));
+  response.body =
+      "911 " + std::string(why) + "; retry after " + std::to_string(retry_after) + " seconds\n";
+  return response;
+}
+
+// As the writer's failures are answered: `911`, nothing was written.
+HttpResponse StoreFailed() {
+  HttpResponse response;
+  response.body = "911\n";
+  return response;
+}
 
 HttpResponse BadAuth() {
   HttpResponse response;
@@ -55,11 +76,13 @@ void TaskPool::Run(std::function<void()> task) {
 }
 
 DyndnsService::DyndnsService(const storage::Store& store, update::Writer& writer,
-                             update::DyndnsPolicy policy, std::map<std::string, uint32_t> host_ttls)
+                             update::DyndnsPolicy policy, std::map<std::string, uint32_t> host_ttls,
+                             std::shared_ptr<LoginThrottle> throttle)
     : store_(store),
       writer_(writer),
       policy_(policy),
       host_ttls_(std::move(host_ttls)),
+      throttle_(throttle ? std::move(throttle) : std::make_shared<LoginThrottle>()),
       password_checks_(2) {}
 
 void DyndnsService::Handle(const HttpRequest& request, HttpReply reply) {
@@ -83,21 +106,44 @@ void DyndnsService::Handle(const HttpRequest& request, HttpReply reply) {
     response.body = "badrequest: " + std::string(parsed.status().message()) + "\n";
     return reply(std::move(response));
   }
+  // No credentials is not a guess (clients may wait for the challenge).
   if (parsed->user.empty() || parsed->password.empty()) return reply(BadAuth());
 
+  // Which budget the attempt is charged to depends on what the user names;
+  // that much is learned without checking anything.
   std::optional<update::DyndnsIdentity> by_token;
-  if (auto txn = store_.BeginRead(); txn.ok())
-    by_token = update::AuthenticateHostToken(*txn, parsed->user, parsed->password);
+  LoginThrottle::Attempt attempt;
+  {
+    auto txn = store_.BeginRead();
+    if (!txn.ok()) {
+      Log(LogLevel::kError, "dyndns: %s", std::string(txn.status().message()).c_str());
+      return reply(StoreFailed());
+    }
+    bool is_host = txn->Get(storage::Table::kHosts, parsed->user).has_value();
+    attempt = throttle_->Begin(is_host ? "host" : "account", parsed->user, request.peer);
+    if (attempt.refused())
+      return reply(TooManyAttempts(attempt.retry_after, "too many failed logins"));
+    if (is_host) by_token = update::AuthenticateHostToken(*txn, parsed->user, parsed->password);
+  }
   if (by_token) {
     if (by_token->kind == update::DyndnsIdentity::Kind::kNone) return reply(BadAuth());
+    throttle_->Succeeded(attempt);
     return Submit(std::move(parsed).value(), std::move(*by_token), std::move(reply));
   }
+  if (pending_checks_.fetch_add(1) >= kMaxPendingPasswordChecks) {
+    pending_checks_.fetch_sub(1);
+    throttle_->Refund(attempt);
+    return reply(TooManyAttempts(1, "too many logins are being checked"));
+  }
   auto shared = std::make_shared<update::DyndnsRequest>(std::move(parsed).value());
-  password_checks_.Run([this, shared, reply = std::move(reply)]() mutable {
-    auto identity = update::Authenticate(store_, shared->user, shared->password);
-    if (identity.kind == update::DyndnsIdentity::Kind::kNone) return reply(BadAuth());
-    Submit(std::move(*shared), std::move(identity), std::move(reply));
-  });
+  password_checks_.Run(
+      [this, shared, attempt = std::move(attempt), reply = std::move(reply)]() mutable {
+        auto identity = update::Authenticate(store_, shared->user, shared->password);
+        pending_checks_.fetch_sub(1);
+        if (identity.kind == update::DyndnsIdentity::Kind::kNone) return reply(BadAuth());
+        throttle_->Succeeded(attempt);
+        Submit(std::move(*shared), std::move(identity), std::move(reply));
+      });
 }
 
 void DyndnsService::Submit(update::DyndnsRequest request, update::DyndnsIdentity identity,

@@ -220,7 +220,14 @@ int main(int argc, char** argv) {
     policy.abuse_lock = config->dyndns.abuse_lock_seconds;
     std::map<std::string, uint32_t> host_ttls;
     for (const config::ZoneConfig& zone : config->zones) host_ttls[zone.name] = zone.host_ttl;
-    dyndns = std::make_unique<server::DyndnsService>(**store, writer, policy, std::move(host_ttls));
+    // One failed-login budget for dyndns2 and the API: the same passwords.
+    server::ThrottleOptions throttle_options;
+    throttle_options.per_name = config->http.login_per_name;
+    throttle_options.per_address = config->http.login_per_address;
+    throttle_options.window_ms = uint64_t{config->http.login_window_seconds} * 1000;
+    auto throttle = std::make_shared<server::LoginThrottle>(throttle_options);
+    dyndns = std::make_unique<server::DyndnsService>(**store, writer, policy, std::move(host_ttls),
+                                                     throttle);
     server::ApiServiceOptions api_options;
     for (const config::ZoneConfig& zone : config->zones)
       api_options.zones.push_back({zone.name, zone.host_ttl});
@@ -229,6 +236,7 @@ int main(int argc, char** argv) {
     api_options.move_ttl = config->api.move_ttl_seconds;
     api_options.reset_url = config->mail.reset_url;
     api_options.on_mail_queued = [mail = mailer->get()] { mail->Wake(); };
+    api_options.throttle = throttle;
     api = std::make_unique<server::ApiService>(**store, writer, std::move(api_options));
     server::HttpServerOptions http_options;
     http_options.listen = config->http.listen;

@@ -180,4 +180,12 @@ bool TokenMatches(std::string_view token, std::string_view digest) {
          CRYPTO_memcmp(computed.data(), digest.data(), kTokenDigestSize) == 0;
 }
 
+const std::string& DummyPasswordHash() {
+  static const std::string hash = [] {
+    auto made = HashPassword("updns: no such name");
+    return made.ok() ? std::move(made).value() : std::string();
+  }();
+  return hash;
+}
+
 }  // namespace updns::update

@@ -38,6 +38,11 @@ Result<std::string> HashPassword(std::string_view password, const ScryptParams& 
 // more than 256 MiB of memory).
 bool VerifyPassword(std::string_view password, std::string_view stored);
 
+// A valid hash of no one's password, made once. Checking a password against
+// it when the name is unknown makes "no such name" take as long as "wrong
+// password", so timing does not tell which names exist.
+const std::string& DummyPasswordHash();
+
 // Length of a clear token: 20 random bytes (160 bits) in lowercase base32.
 inline constexpr size_t kTokenLength = 32;
 inline constexpr size_t kTokenDigestSize = 32;

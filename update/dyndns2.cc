@@ -275,15 +275,19 @@ DyndnsIdentity Authenticate(const storage::Store& store, std::string_view user,
     if (!txn.ok()) return {};
     if (auto identity = AuthenticateHostToken(*txn, user, password)) return *identity;
     auto value = txn->Get(storage::Table::kAccounts, user);
-    if (!value) return {};
-    auto account = storage::AccountRecord::Decode(*value);
-    if (!account.ok() || account->state != storage::State::kActive) return {};
+    auto account = value ? storage::AccountRecord::Decode(*value)
+                         : Result<storage::AccountRecord>(Status::NotFound("no such account"));
     // A linked account logs in through its reseller account only.
-    if (!account->linked_reseller.empty()) return {};
-    account_name = account->name;
-    password_hash = account->password_hash;
+    if (account.ok() && account->state == storage::State::kActive &&
+        account->linked_reseller.empty()) {
+      account_name = account->name;
+      password_hash = account->password_hash;
+    }
   }  // the snapshot ends here, before the deliberately slow hash
-  if (!VerifyPassword(password, password_hash)) return {};
+  // Unknown, disabled and linked names cost a hash too: timing must not tell
+  // which account names exist.
+  bool matches = VerifyPassword(password, password_hash.empty() ? DummyPasswordHash() : password_hash);
+  if (!matches || account_name.empty()) return {};
   return {DyndnsIdentity::Kind::kAccount, account_name, {}};
 }
 
