@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "server/http_request_parser.h"
 
 namespace updns::server {
 namespace {
@@ -205,7 +206,21 @@ struct HttpServer::Impl {
 
 namespace {
 
-struct Connection {
+void StartTimer(Connection* c, unsigned ms);
+bool Send(Connection* c, std::string bytes);
+
+struct Connection final : HttpParserEvents {
+  Connection(HttpServer::Impl* s, uint64_t i)
+      : server(s),
+        id(i),
+        parser(HttpParserLimits{s->options.max_header_bytes, s->options.max_body_bytes}, this) {}
+
+  void OnRequestBegin() override {
+    state = State::kReading;
+    StartTimer(this, server->options.read_timeout_ms);  // from the first byte, never extended
+  }
+  bool OnExpectContinue() override { return Send(this, "HTTP/1.1 100 Continue\r\n\r\n"); }
+
   HttpServer::Impl* server;
   uint64_t id;
   uv_tcp_t handle{};
@@ -213,34 +228,9 @@ struct Connection {
   uv_shutdown_t shutdown{};
   int open_handles = 2;
   State state = State::kIdle;
-  http_parser parser{};
-  std::string in;  // bytes read and not yet parsed (pipelined requests)
-  size_t in_pos = 0;
+  HttpRequestParser parser;  // also holds the request being parsed
   size_t pending_write = 0;
   bool close_after_write = false;
-
-  // The request being parsed.
-  HttpRequest request;
-  std::string url;
-  bool last_was_value = true;  // header callbacks: a new name starts a header
-  bool headers_complete = false;
-  bool message_complete = false;
-  bool keep_alive = false;
-  size_t header_bytes = 0;
-  int error_status = 0;  // set by a callback that fails the request
-
-  void ResetRequest() {
-    sockaddr_storage peer = request.peer;
-    std::string peer_text = std::move(request.peer_text);
-    request = HttpRequest{};
-    request.peer = peer;
-    request.peer_text = std::move(peer_text);
-    url.clear();
-    last_was_value = true;
-    headers_complete = message_complete = keep_alive = false;
-    header_bytes = 0;
-    error_status = 0;
-  }
 };
 
 // Lives as long as any copy of its HttpReply: Send once, or a 500 from the
@@ -279,7 +269,6 @@ void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
 void Fail(Connection* c, int status);
 void AfterWrite(Connection* c);
 void Dispatch(Connection* c);
-extern const http_parser_settings kParserSettings;
 
 void StartReading(Connection* c) {
   uv_read_start(
@@ -361,7 +350,7 @@ void WriteResponse(Connection* c, const HttpResponse& response, bool keep_alive)
   c->state = State::kWriting;
   c->close_after_write = !keep_alive;
   uv_read_stop(AsStream(c));
-  if (!Send(c, Serialize(response, c->request, keep_alive))) return CloseConnection(c);
+  if (!Send(c, Serialize(response, c->parser.request(), keep_alive))) return CloseConnection(c);
   if (c->pending_write == 0) return AfterWrite(c);
   StartTimer(c, c->server->options.idle_timeout_ms);  // a client that does not read
 }
@@ -369,46 +358,32 @@ void WriteResponse(Connection* c, const HttpResponse& response, bool keep_alive)
 // Answers an error the server detected itself and closes the connection.
 void Fail(Connection* c, int status) { WriteResponse(c, ErrorResponse(status), false); }
 
-// Feeds buffered bytes to the parser until a request is complete (then the
-// handler gets it), the buffer is empty, or the request fails.
+// Parses buffered bytes until a request is complete (then the handler gets
+// it), the buffer is used up, or the request fails.
 void Process(Connection* c) {
-  const HttpServerOptions& o = c->server->options;
-  while ((c->state == State::kIdle || c->state == State::kReading) && c->in_pos < c->in.size()) {
-    size_t feed = c->in.size() - c->in_pos;
-    bool in_headers = !c->headers_complete;
-    if (in_headers) {
-      // Never let the parser see more header bytes than the limit allows.
-      if (c->header_bytes >= o.max_header_bytes) return Fail(c, 431);
-      feed = std::min(feed, o.max_header_bytes - c->header_bytes);
-    }
-    size_t n = http_parser_execute(&c->parser, &kParserSettings, c->in.data() + c->in_pos, feed);
-    c->in_pos += n;
-    if (in_headers) c->header_bytes += n;
-    if (c->message_complete) break;
-    http_errno err = HTTP_PARSER_ERRNO(&c->parser);
-    if (err == HPE_HEADER_OVERFLOW) return Fail(c, 431);
-    if (err != HPE_OK) return Fail(c, c->error_status ? c->error_status : 400);
-    if (!c->headers_complete && c->header_bytes >= o.max_header_bytes) return Fail(c, 431);
+  if (c->state != State::kIdle && c->state != State::kReading) return;
+  switch (c->parser.Parse()) {
+    case HttpRequestParser::Outcome::kNeedMore:
+      return;
+    case HttpRequestParser::Outcome::kError:
+      return Fail(c, c->parser.error_status());
+    case HttpRequestParser::Outcome::kRequest:
+      return Dispatch(c);
   }
-  c->in.erase(0, c->in_pos);
-  c->in_pos = 0;
-  if (c->message_complete) Dispatch(c);
 }
 
 // The response is in the kernel: close, or go on with the next request.
 void AfterWrite(Connection* c) {
   if (c->close_after_write) {
     c->state = State::kLingering;
-    c->in.clear();
-    c->in_pos = 0;
+    c->parser.DiscardInput();
     auto on_shutdown = [](uv_shutdown_t*, int) {};
     if (uv_shutdown(&c->shutdown, AsStream(c), on_shutdown) != 0) return CloseConnection(c);
     StartTimer(c, kLingerMs);
     StartReading(c);
     return;
   }
-  c->ResetRequest();
-  http_parser_pause(&c->parser, 0);
+  c->parser.Next();
   c->state = State::kIdle;
   StartTimer(c, c->server->options.idle_timeout_ms);
   Process(c);  // pipelined bytes read with the previous request
@@ -419,7 +394,7 @@ void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* c = static_cast<Connection*>(stream->data);
   if (nread < 0) return CloseConnection(c);  // EOF or error; a partial request is dropped
   if (nread == 0 || c->state == State::kLingering) return;
-  c->in.append(buf->base, static_cast<size_t>(nread));
+  c->parser.Append(std::string_view(buf->base, static_cast<size_t>(nread)));
   Process(c);
 }
 
@@ -434,122 +409,19 @@ void Dispatch(Connection* c) {
   slot->server = &server;
   slot->connection_id = c->id;
   try {
-    server.handler(conn.request, [slot](HttpResponse r) { slot->Send(std::move(r)); });
+    server.handler(conn.parser.request(), [slot](HttpResponse r) { slot->Send(std::move(r)); });
   } catch (...) {  // a handler bug must not unwind through libuv
-    Log(LogLevel::kError, "http handler failed on %s %s: %s", conn.request.method.c_str(),
-        conn.request.path.c_str(), CurrentExceptionText());
+    Log(LogLevel::kError, "http handler failed on %s %s: %s", conn.parser.request().method.c_str(),
+        conn.parser.request().path.c_str(), CurrentExceptionText());
     slot->Send(ErrorResponse(500));  // ignored if the handler already replied
   }
 }
-
-// http-parser callbacks. Data arrives in pieces split anywhere, so each
-// callback appends. A nonzero return stops the parser with an error.
-Connection* Of(http_parser* p) { return static_cast<Connection*>(p->data); }
-
-bool HasNul(const char* at, size_t length) { return std::memchr(at, '\0', length) != nullptr; }
-
-int OnMessageBegin(http_parser* p) {
-  Connection* c = Of(p);
-  c->state = State::kReading;
-  StartTimer(c, c->server->options.read_timeout_ms);  // from the first byte, never extended
-  return 0;
-}
-
-int OnUrl(http_parser* p, const char* at, size_t length) {
-  if (HasNul(at, length)) return -1;
-  Of(p)->url.append(at, length);
-  return 0;
-}
-
-int OnHeaderField(http_parser* p, const char* at, size_t length) {
-  Connection* c = Of(p);
-  if (HasNul(at, length)) return -1;
-  if (c->last_was_value) c->request.headers.emplace_back();
-  c->last_was_value = false;
-  std::string& name = c->request.headers.back().first;
-  for (size_t i = 0; i < length; ++i)
-    name.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(at[i]))));
-  return 0;
-}
-
-int OnHeaderValue(http_parser* p, const char* at, size_t length) {
-  Connection* c = Of(p);
-  if (HasNul(at, length) || c->request.headers.empty()) return -1;
-  c->last_was_value = true;
-  c->request.headers.back().second.append(at, length);
-  return 0;
-}
-
-int OnHeadersComplete(http_parser* p) {
-  Connection* c = Of(p);
-  HttpRequest& r = c->request;
-  c->headers_complete = true;
-  // A CONNECT tunnel or absolute URLs longer than http_parser_url can index
-  // are nothing we serve.
-  http_parser_url u;
-  http_parser_url_init(&u);
-  if (p->method == HTTP_CONNECT || c->url.size() > UINT16_MAX ||
-      http_parser_parse_url(c->url.data(), c->url.size(), 0, &u) != 0)
-    return -1;
-  auto field = [&](int f) {
-    return (u.field_set & (1 << f)) ? c->url.substr(u.field_data[f].off, u.field_data[f].len)
-                                    : std::string();
-  };
-  r.path = field(UF_PATH);
-  if (r.path.empty()) r.path.push_back('/');  // not `= "/"`: GCC 12 -Wrestrict false positive
-  r.query = field(UF_QUERY);
-  r.method = http_method_str(static_cast<http_method>(p->method));
-  r.http_major = p->http_major;
-  r.http_minor = p->http_minor;
-  for (auto& [name, value] : r.headers) {
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
-  }
-  // Refuse a declared body before it is sent.
-  if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->server->options.max_body_bytes) {
-    c->error_status = 413;
-    return -1;
-  }
-  const std::string* expect = r.Header("expect");
-  if (expect && EqualsNoCase(*expect, "100-continue") && r.http_minor >= 1 &&
-      !Send(c, "HTTP/1.1 100 Continue\r\n\r\n"))
-    return -1;
-  return 0;  // 1 would mean "no body" to http-parser
-}
-
-int OnBody(http_parser* p, const char* at, size_t length) {
-  Connection* c = Of(p);
-  if (c->request.body.size() + length > c->server->options.max_body_bytes) {
-    c->error_status = 413;  // chunked bodies have no length up front
-    return -1;
-  }
-  c->request.body.append(at, length);
-  return 0;
-}
-
-int OnMessageComplete(http_parser* p) {
-  Connection* c = Of(p);
-  c->message_complete = true;
-  c->keep_alive = http_should_keep_alive(p) != 0;
-  // Pipelined bytes stay in the buffer until the response has been sent.
-  http_parser_pause(p, 1);
-  return 0;
-}
-
-const http_parser_settings kParserSettings = {
-    .on_message_begin = OnMessageBegin,
-    .on_url = OnUrl,
-    .on_header_field = OnHeaderField,
-    .on_header_value = OnHeaderValue,
-    .on_headers_complete = OnHeadersComplete,
-    .on_body = OnBody,
-    .on_message_complete = OnMessageComplete,
-};
 
 void OnConnection(uv_stream_t* listener_stream, int status) {
   auto* listener = static_cast<Listener*>(listener_stream->data);
   HttpServer::Impl& s = *listener->server;
   if (status < 0 || s.stopping) return;
-  auto* c = new Connection{&s, s.next_id++};
+  auto* c = new Connection(&s, s.next_id++);
   uv_tcp_init(&s.loop, &c->handle);
   uv_timer_init(&s.loop, &c->timer);
   c->handle.data = c->timer.data = c;
@@ -560,13 +432,12 @@ void OnConnection(uv_stream_t* listener_stream, int status) {
     // come back later instead of leaving it waiting in the backlog.
     return CloseConnection(c);
   }
-  int length = sizeof c->request.peer;
-  if (uv_tcp_getpeername(&c->handle, reinterpret_cast<sockaddr*>(&c->request.peer), &length) != 0)
+  HttpRequest& request = c->parser.request();
+  int length = sizeof request.peer;
+  if (uv_tcp_getpeername(&c->handle, reinterpret_cast<sockaddr*>(&request.peer), &length) != 0)
     return CloseConnection(c);
-  NormalizePeer(c->request.peer, c->request.peer_text);
+  NormalizePeer(request.peer, request.peer_text);
   uv_tcp_nodelay(&c->handle, 1);
-  http_parser_init(&c->parser, HTTP_REQUEST);
-  c->parser.data = c;
   StartTimer(c, s.options.idle_timeout_ms);
   StartReading(c);
 }
@@ -578,7 +449,7 @@ void HttpServer::Impl::Deliver(uint64_t id, const HttpResponse& response) {
   if (it == connections.end()) return;  // the client went away meanwhile
   Connection* c = it->second;
   if (c->state != State::kHandling) return;
-  WriteResponse(c, response, c->keep_alive);
+  WriteResponse(c, response, c->parser.keep_alive());
 }
 
 void HttpServer::Impl::RunTasks() {
