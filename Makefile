@@ -5,7 +5,7 @@ CONFIG ?= examples/updns.yaml
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps peers configure build run test bench clean sanitize
+.PHONY: all deps peers configure build run test bench clean sanitize fuzz
 
 all: build
 
@@ -33,10 +33,23 @@ test: peers configure
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+SANITIZE_BUILD ?= build-asan
 sanitize: peers
-	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DUPDNS_SANITIZE=ON -DUPDNS_BENCH=OFF
-	cmake --build build-asan -j $(JOBS)
-	cd build-asan && ctest --output-on-failure -j $(JOBS)
+	cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=Debug -DUPDNS_SANITIZE=ON -DUPDNS_BENCH=OFF
+	cmake --build $(SANITIZE_BUILD) -j $(JOBS)
+	cd $(SANITIZE_BUILD) && UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
+
+# Each libFuzzer target (tests/fuzz/README.md) for FUZZ_SECONDS, from its
+# seed corpus, built with clang, ASan and UBSan; fails if one crashes.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= query http json_api config zone_file tsig rfc2136 dns_control
+fuzz:
+	@UPDNS_WITH_FUZZ=1 ./scripts/install-deps.sh
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
+	  -DCMAKE_CXX_COMPILER=clang++ -DUPDNS_FUZZ=ON -DUPDNS_BENCH=OFF
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(addprefix updns_fuzz_,$(FUZZ_TARGETS))
+	./tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD) build-asan

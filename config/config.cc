@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include <arpa/inet.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -1140,6 +1142,52 @@ Result<Endpoint> ParseHttpEndpoint(std::string_view text, uint16_t default_port)
   return endpoint;
 }
 
+namespace {
+
+// Notes where a YAML document's content starts, if it has any.
+class DocumentProbe : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Content(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Content(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Content(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Content(mark);
+  }
+  void OnMapEnd() override {}
+
+  int line = 0;  // of the document's first content; 0 while it has none
+
+ private:
+  void Content(const YAML::Mark& mark) {
+    if (line == 0) line = mark.line + 1;
+  }
+};
+
+// The line where a second, non-empty document starts, or 0. Looks at two
+// documents and no further: yaml-cpp 0.7's LoadAll never returns when the
+// parser hands out empty documents without consuming input, as it does for
+// a lone "," (jbeder/yaml-cpp#1040; regressions/config/top_level_comma).
+int SecondDocumentLine(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentProbe first, second;
+  if (!parser.HandleNextDocument(first) || !parser.HandleNextDocument(second)) return 0;
+  return second.line;
+}
+
+}  // namespace
+
 Result<Config> ParseConfig(std::string_view text, std::string_view source) {
   if (text.size() > kMaxConfigBytes) {
     return Status::Invalid(Cat(source, ": the file is ", text.size(), " bytes; a config is at most ",
@@ -1148,17 +1196,18 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source) {
   Config config;
   config.source = std::string(source);
   try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(std::string(text));
-    if (documents.empty() || documents.front().IsNull()) {
+    const std::string owned(text);
+    YAML::Node document = YAML::Load(owned);
+    if (document.IsNull()) {
       return Status::Invalid(
           Cat(source, ":1: the file is empty; expected a map with keys ", kTopLevelKeys));
     }
-    if (documents.size() > 1) {
-      return Status::Invalid(Cat(source, ":", LineOf(documents[1], 1),
+    if (int line = SecondDocumentLine(owned); line > 0) {
+      return Status::Invalid(Cat(source, ":", line,
                                  ": a second YAML document starts here; updns reads one (check the "
                                  "indentation, or remove the '---')"));
     }
-    Status status = Reader(source).Read(documents.front(), config);
+    Status status = Reader(source).Read(document, config);
     if (!status.ok()) return status;
   } catch (const YAML::Exception& e) {
     if (e.mark.is_null()) return Status::Invalid(Cat(source, ": YAML error: ", e.msg));

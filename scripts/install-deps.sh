@@ -9,9 +9,11 @@ libgtest-dev libgmock-dev libbenchmark-dev"
 # Real peers and clients the integration tests talk to.
 peers="nsd knot knot-dnsutils bind9-dnsutils ldnsutils lmdb-utils curl ddclient inadyn
 python3-aiosmtpd dnsperf"
+# The libFuzzer targets (`make fuzz`): clang and its runtime libraries.
+fuzz="clang libclang-rt-14-dev"
 
 missing=""
-for pkg in $build ${UPDNS_WITH_PEERS:+$peers}; do
+for pkg in $build ${UPDNS_WITH_PEERS:+$peers} ${UPDNS_WITH_FUZZ:+$fuzz}; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
     missing="$missing $pkg"
 done

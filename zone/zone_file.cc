@@ -627,7 +627,11 @@ void WriteRRset(std::ostream& out, std::string_view owner, const storage::RRsetV
                      ? ldns_rr2str_fmt(ldns_output_format_nocomments, rr.get())
                      : nullptr);
     if (text) {
-      out << text.get();
+      // The owner in our own escaping: ldns leaves '@', '$' and '"' bare,
+      // which a reader takes for the origin, a directive or a quote when a
+      // label starts with them. ldns escapes tabs, so the first ends it.
+      std::string_view line(text.get());
+      out << TextFromWireName(owner) << line.substr(std::min(line.find('\t'), line.size()));
     } else {
       out << GenericRR(owner, set, rdata);
     }

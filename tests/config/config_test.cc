@@ -286,6 +286,11 @@ TEST(ParseConfigErrorTest, EmptyOrWrongTopLevel) {
   EXPECT_TRUE(Says(ErrorOf("- server\n- zones\n"), 1, {"top level", "map", "got a list"}));
   EXPECT_TRUE(Says(ErrorOf("hello\n"), 1, {"top level", "map", "got 'hello'"}));
   EXPECT_TRUE(Says(ErrorOf("server: {}\n---\nzones: []\n"), 3, {"second YAML document"}));
+  // A lone "," once made yaml-cpp's LoadAll loop forever (found by the
+  // config fuzzer); it must come back as an error.
+  Result<Config> comma = ParseConfig(",", kSource);
+  ASSERT_FALSE(comma.ok());
+  EXPECT_EQ(comma.status().message().substr(0, 10), "test.yaml:");
 }
 
 TEST(ParseConfigErrorTest, TooLarge) {

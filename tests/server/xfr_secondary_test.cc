@@ -967,12 +967,19 @@ TEST(XfrBigZoneTest, AxfrOf100kHostsSendsEveryRecordOnceWithBoundedMemory) {
     // counts the LMDB map's file pages, which the transfer reads once each
     // (the page cache, shared, dropped under pressure).
     constexpr uint64_t kLimitKib = 1024;
-    EXPECT_LT(anon_growth, kLimitKib) << "updnsd's private memory grew during the AXFR";
     EXPECT_GT(zone_kib, 4 * kLimitKib) << "the zone is too small to show the bound";
+#if defined(__SANITIZE_ADDRESS__)
+    // Under ASan (`make sanitize`) RssAnon measures ASan: its shadow memory
+    // (a 30 MiB baseline here) and its allocator's redzones and quarantine
+    // of freed blocks, not updnsd's buffering. The bound holds in the other
+    // builds; here only the transfer itself is checked.
+#else
+    EXPECT_LT(anon_growth, kLimitKib) << "updnsd's private memory grew during the AXFR";
     // Freed heap is reused without RssAnon moving, so growth can hide in
     // at most all of the baseline; an answer built in memory cannot.
     EXPECT_LT(before.rss_anon_kib + kLimitKib, zone_kib)
         << "updnsd's baseline private memory could absorb an in-memory answer";
+#endif
   }
 
   // Every record exactly once, the SOA first and last.

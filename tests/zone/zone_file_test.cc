@@ -306,6 +306,24 @@ TEST_F(ZoneFileTest, ExportRoundTripsByteForByte) {
   EXPECT_EQ(Dump(*second_store, Table::kNodes), Dump(*store_, Table::kNodes));
 }
 
+// Labels starting with '@', '$' or '"' are the origin, a directive and a
+// quote to a master-file reader unless escaped (found by the zone_file fuzzer).
+TEST_F(ZoneFileTest, ExportEscapesOwnersThatReadAsSyntax) {
+  std::string zone = std::string(kSmallZone) + "\\@ IN A 192.0.2.7\n\\$x IN A 192.0.2.8\n" +
+                     "\\\"q IN A 192.0.2.9\n";
+  auto first = ImportZoneFile(*store_, "dyn.example", WriteFile("z", zone));
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  std::string exported = Export(*store_);
+  EXPECT_NE(exported.find("\n\\@.dyn.example.\t"), std::string::npos) << exported;
+  EXPECT_NE(exported.find("\n\\$x.dyn.example.\t"), std::string::npos) << exported;
+  EXPECT_NE(exported.find("\n\\\"q.dyn.example.\t"), std::string::npos) << exported;
+  auto second_store = OpenStore("store2");
+  auto second = ImportZoneFile(*second_store, "dyn.example", WriteFile("exported.zone", exported));
+  ASSERT_TRUE(second.ok()) << second.status().message() << "\n" << exported;
+  EXPECT_EQ(second->records, first->records);
+  EXPECT_EQ(Dump(*second_store, Table::kNodes), Dump(*store_, Table::kNodes));
+}
+
 TEST_F(ZoneFileTest, ExportPutsSoaFirst) {
   ASSERT_TRUE(ImportZoneFile(*store_, "dyn.example", WriteFile("z", kSmallZone)).ok());
   std::string exported = Export(*store_);

@@ -1,0 +1,54 @@
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "tests/fuzz/fuzz_targets.h"
+
+namespace updns::fuzz {
+namespace {
+
+std::mutex g_mutex;
+std::vector<std::string>* g_dirs = nullptr;  // guarded by g_mutex
+
+void RemoveScratchDirs() {
+  std::lock_guard lock(g_mutex);
+  if (g_dirs == nullptr) return;
+  for (const std::string& dir : *g_dirs) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+}
+
+}  // namespace
+
+void Check(bool ok, const char* what) {
+  if (ok) return;
+  std::fprintf(stderr, "fuzz invariant broken: %s\n", what);
+  std::abort();
+}
+
+std::string ScratchDir(const char* name) {
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::string base = access("/dev/shm", W_OK) == 0  ? "/dev/shm"
+                     : tmpdir != nullptr && *tmpdir ? tmpdir
+                                                    : "/tmp";
+  std::string path = base + "/updns_fuzz_" + name + "_XXXXXX";
+  Check(mkdtemp(path.data()) != nullptr, "cannot create a scratch directory");
+  std::lock_guard lock(g_mutex);
+  if (g_dirs == nullptr) {
+    // Never destroyed, so that the handler finds it whatever the order of
+    // exit-time destruction. (A crash leaves the directories behind.)
+    g_dirs = new std::vector<std::string>;
+    std::atexit(RemoveScratchDirs);
+  }
+  g_dirs->push_back(path);
+  return path;
+}
+
+}  // namespace updns::fuzz
