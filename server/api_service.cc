@@ -5,6 +5,7 @@
 #include <atomic>
 #include <ctime>
 #include <exception>
+#include <mutex>
 #include <optional>
 #include <utility>
 
@@ -127,9 +128,9 @@ struct ApiService::Impl {
   Impl(const storage::Store& store, update::Writer& writer, ApiServiceOptions service_options)
       : store(store),
         writer(writer),
-        options(std::make_shared<const ApiServiceOptions>(std::move(service_options))),
-        throttle(options->throttle ? options->throttle : std::make_shared<LoginThrottle>()),
-        pool(std::max(1u, options->password_threads)) {}
+        options_(std::make_shared<const ApiServiceOptions>(std::move(service_options))),
+        throttle(options_->throttle ? options_->throttle : std::make_shared<LoginThrottle>()),
+        pool(std::max(1u, options_->password_threads)) {}
 
   void Handle(const HttpRequest& request, HttpReply reply);
 
@@ -171,8 +172,14 @@ struct ApiService::Impl {
   const storage::Store& store;
   update::Writer& writer;
   // Shared with the requests in the writer's queue, which may outlive the
-  // service (they never touch `this`).
-  const std::shared_ptr<const ApiServiceOptions> options;
+  // service (they never touch `this`). A reload replaces it whole; each
+  // request works with the snapshot it took.
+  std::shared_ptr<const ApiServiceOptions> Options() const {
+    std::lock_guard lock(options_mutex);
+    return options_;
+  }
+  mutable std::mutex options_mutex;
+  std::shared_ptr<const ApiServiceOptions> options_;  // guarded by options_mutex
   const std::shared_ptr<LoginThrottle> throttle;
   std::atomic<size_t> pending_checks{0};
   std::atomic<uint64_t> last_purge{0};
@@ -182,7 +189,7 @@ struct ApiService::Impl {
 
 void ApiService::Impl::Mutate(ApplyFn apply, HttpReply reply) {
   auto answer = std::make_shared<std::optional<Answer>>();
-  auto on_mail = options->on_mail_queued;
+  auto on_mail = Options()->on_mail_queued;
   writer.Submit(std::make_unique<update::CallbackRequest>(
       [answer, apply = std::move(apply)](storage::WriteTxn& txn,
                                          update::WriteContext& context) -> Status {
@@ -219,7 +226,7 @@ void ApiService::Impl::MutateAsSession(
 
 void ApiService::Impl::RunPasswordCheck(HttpReply& reply, const LoginThrottle::Attempt* attempt,
                                         std::function<void(HttpReply)> check) {
-  if (pending_checks.fetch_add(1) >= options->max_pending_password_checks) {
+  if (pending_checks.fetch_add(1) >= Options()->max_pending_password_checks) {
     pending_checks.fetch_sub(1);
     if (attempt) throttle->Refund(*attempt);
     HttpResponse response =
@@ -277,10 +284,10 @@ void ApiService::Impl::Handle(const HttpRequest& request, HttpReply reply) {
     response.headers.emplace_back("Allow", route.allow);
     return reply(std::move(response));
   }
-  if (request.body.size() > options->max_body_bytes) {
+  if (const size_t limit = Options()->max_body_bytes; request.body.size() > limit) {
     return reply(Error(
         413, "body_too_large",
-        "The request body is larger than " + std::to_string(options->max_body_bytes) + " bytes."));
+        "The request body is larger than " + std::to_string(limit) + " bytes."));
   }
   bool has_body = method == "POST" && route.endpoint != Endpoint::kLogout &&
                   route.endpoint != Endpoint::kHostToken &&
@@ -461,7 +468,7 @@ void ApiService::Impl::Login(const HttpRequest& request, HttpReply reply) {
         if (account->state != storage::State::kActive) return reply(AccountDisabled());
         if (linked) return reply(LoginViaReseller());
         Mutate(
-            [options = options, name, verified_hash = account->password_hash](
+            [options = Options(), name, verified_hash = account->password_hash](
                 storage::WriteTxn& txn, update::WriteContext& context) {
               // The account may have changed while the password was checked.
               auto current = update::GetAccount(txn, name);
@@ -517,7 +524,7 @@ void ApiService::Impl::ResellerLogin(const HttpRequest& request, HttpReply reply
                                  "'; link one first with that account's own login."));
         }
         Mutate(
-            [options = options, name = reseller->name, verified_hash = reseller->password_hash](
+            [options = Options(), name = reseller->name, verified_hash = reseller->password_hash](
                 storage::WriteTxn& txn, update::WriteContext& context) {
               auto current = update::GetReseller(txn, name);
               if (!current.ok()) {
@@ -632,7 +639,7 @@ void ApiService::Impl::AddHost(const std::string& token, const json& body, HttpR
   }
   MutateAsSession(
       token,
-      [options = options, name = *name](storage::WriteTxn& txn, update::WriteContext& context,
+      [options = Options(), name = *name](storage::WriteTxn& txn, update::WriteContext& context,
                                         const AccountRecord& account) {
         if (auto existing = update::GetHost(txn, name); existing.ok()) {
           return Refuse(Error(409, "host_exists",
@@ -716,7 +723,7 @@ void ApiService::Impl::NewMoveToken(const std::string& token, const std::string&
                                     HttpReply reply) {
   MutateAsSession(
       token,
-      [options = options, fqdn](storage::WriteTxn& txn, update::WriteContext& context,
+      [options = Options(), fqdn](storage::WriteTxn& txn, update::WriteContext& context,
                                 const AccountRecord& account) {
         auto host = FindOwnedHost(txn, fqdn, account);
         if (!host.ok()) return HostRefusal(host.status(), fqdn);
@@ -827,7 +834,7 @@ void ApiService::Impl::Link(const HttpRequest& request, const std::string& token
 void ApiService::Impl::Unlink(const std::string& token, HttpReply reply) {
   MutateAsSession(
       token,
-      [options = options](storage::WriteTxn& txn, update::WriteContext& context,
+      [options = Options()](storage::WriteTxn& txn, update::WriteContext& context,
                           const AccountRecord& account) {
         if (options->reset_url.empty()) {
           return Refuse(Error(503, "unlink_unavailable",
@@ -906,6 +913,18 @@ void ApiService::Impl::ResetPassword(const json& body, HttpReply reply) {
 }
 
 // --- ApiService --------------------------------------------------------------------------
+
+void ApiService::Reconfigure(ApiServiceOptions options) {
+  // What was fixed at construction stays: the throttle, the thread pool and
+  // the mail hook.
+  std::shared_ptr<const ApiServiceOptions> current = impl_->Options();
+  options.throttle = impl_->throttle;
+  options.password_threads = current->password_threads;
+  options.on_mail_queued = current->on_mail_queued;
+  auto fresh = std::make_shared<const ApiServiceOptions>(std::move(options));
+  std::lock_guard lock(impl_->options_mutex);
+  impl_->options_ = std::move(fresh);
+}
 
 ApiService::ApiService(const storage::Store& store, update::Writer& writer,
                        ApiServiceOptions options)

@@ -85,6 +85,10 @@ class ApiService {
 
   // Answers one request under /api/v1. Runs on the HTTP loop.
   void Handle(const HttpRequest& request, HttpReply reply);
+  // A reload's zones, TTLs and URLs for the requests that start from now
+  // on. The throttle, password_threads and on_mail_queued stay as
+  // constructed. Thread-safe.
+  void Reconfigure(ApiServiceOptions options);
 
   struct Impl;
 

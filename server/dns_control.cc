@@ -175,6 +175,10 @@ DnsControl::DnsControl(const storage::Store& store, DnsPolicyPtr policy, update:
       udp_payload_(udp_payload),
       deliver_(std::move(deliver)) {}
 
+void DnsControl::SetPolicy(DnsPolicyPtr policy) {
+  policy_ = policy ? std::move(policy) : std::make_shared<DnsPolicy>();
+}
+
 DnsControl::Outcome DnsControl::Handle(uint8_t* message, size_t size, zone::Transport transport,
                                        const sockaddr* peer, zone::Responder& responder,
                                        uint8_t* out, size_t capacity, uint64_t ticket) {

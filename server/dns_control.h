@@ -89,6 +89,10 @@ class DnsControl {
   DnsControl(const storage::Store& store, DnsPolicyPtr policy, update::Writer* writer,
              uint16_t udp_payload, Deliver deliver);
 
+  // A reload's keys and rules, for the messages handled from now on;
+  // transfers already running keep the policy they started with.
+  void SetPolicy(DnsPolicyPtr policy);
+
   struct Outcome {
     enum class Kind { kAnswer, kDrop, kPending, kTransfer } kind = Kind::kDrop;
     size_t size = 0;                            // kAnswer: bytes written to `out`

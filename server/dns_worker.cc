@@ -12,7 +12,9 @@
 #include <cerrno>
 #include <cstring>
 #include <list>
+#include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "common/log.h"
@@ -119,8 +121,16 @@ struct DnsWorker::Impl {
   uint8_t out_buffers[kBatch][kMaxUdpAnswer];
   uint8_t tcp_out[2 + kMaxTcpMessage];
 
+  // A reload's settings, from Reconfigure() to the loop.
+  uv_async_t reconfigure_async{};
+  std::mutex reconfigure_mutex;
+  std::condition_variable reconfigure_applied;
+  std::optional<DnsWorkerOptions> reconfigured;  // guarded by reconfigure_mutex
+  bool reconfigure_closed = false;               // guarded by reconfigure_mutex
+
   void OnStop();
   void DeliverCompletions();
+  void ApplyReconfigure();
 };
 
 namespace {
@@ -510,6 +520,12 @@ void DnsWorker::Impl::OnStop() {
     completions_closed = true;
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&completion_async), nullptr);
+  {
+    std::lock_guard lock(reconfigure_mutex);
+    reconfigure_closed = true;
+  }
+  reconfigure_applied.notify_all();
+  uv_close(reinterpret_cast<uv_handle_t*>(&reconfigure_async), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async), nullptr);
   for (auto& l : udp) {
     uv_close(reinterpret_cast<uv_handle_t*>(&l->poll), [](uv_handle_t* h) {
@@ -518,6 +534,33 @@ void DnsWorker::Impl::OnStop() {
   }
   for (auto& l : tcp) uv_close(reinterpret_cast<uv_handle_t*>(&l->handle), nullptr);
   while (!connections.empty()) CloseConnection(connections.front());
+}
+
+void DnsWorker::Impl::ApplyReconfigure() {
+  std::lock_guard lock(reconfigure_mutex);
+  if (!reconfigured) return;
+  options.zones = std::move(reconfigured->zones);
+  options.policy = std::move(reconfigured->policy);
+  options.rrl = std::move(reconfigured->rrl);
+  options.tcp_idle_timeout_ms = reconfigured->tcp_idle_timeout_ms;
+  options.tcp_max_connections = reconfigured->tcp_max_connections;
+  reconfigured.reset();
+  responder->SetZones(options.zones);
+  control->SetPolicy(options.policy);
+  reconfigure_applied.notify_all();
+}
+
+void DnsWorker::Reconfigure(const DnsWorkerOptions& options) {
+  Impl& w = *impl_;
+  std::unique_lock lock(w.reconfigure_mutex);
+  if (w.reconfigure_closed) return;
+  w.reconfigured = options;
+  uv_async_send(&w.reconfigure_async);  // under the lock: OnStop cannot close it meanwhile
+  // A running loop applies it before the next packet it reads; wait for
+  // that, so that the caller's "reloaded" is true when it is said.
+  if (started_) {
+    w.reconfigure_applied.wait(lock, [&w] { return !w.reconfigured || w.reconfigure_closed; });
+  }
 }
 
 DnsWorker::DnsWorker(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -547,6 +590,9 @@ Result<std::unique_ptr<DnsWorker>> DnsWorker::Create(const storage::Store& store
   uv_async_init(&impl->loop, &impl->completion_async,
                 [](uv_async_t* a) { static_cast<Impl*>(a->data)->DeliverCompletions(); });
   impl->completion_async.data = impl.get();
+  uv_async_init(&impl->loop, &impl->reconfigure_async,
+                [](uv_async_t* a) { static_cast<Impl*>(a->data)->ApplyReconfigure(); });
+  impl->reconfigure_async.data = impl.get();
   DnsPolicyPtr policy = options.policy ? options.policy : std::make_shared<DnsPolicy>();
   impl->control = std::make_unique<DnsControl>(
       store, std::move(policy), options.writer, options.udp_payload,

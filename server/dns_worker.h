@@ -48,6 +48,11 @@ class DnsWorker {
 
   // Runs the loop on a new thread.
   void Start();
+  // A reload: the loop serves options.zones with options.policy,
+  // options.rrl and the TCP limits from then on; a started loop has taken
+  // them when this returns. The sockets, the CPU, the writer and
+  // udp_payload stay as created. Thread-safe; ignored after Stop().
+  void Reconfigure(const DnsWorkerOptions& options);
   // Closes every handle, lets the loop finish and joins the thread.
   // Safe to call from any thread, more than once.
   void Stop();

@@ -80,8 +80,7 @@ DyndnsService::DyndnsService(const storage::Store& store, update::Writer& writer
                              std::shared_ptr<LoginThrottle> throttle)
     : store_(store),
       writer_(writer),
-      policy_(policy),
-      host_ttls_(std::move(host_ttls)),
+      settings_(std::make_shared<const Settings>(Settings{policy, std::move(host_ttls)})),
       throttle_(throttle ? std::move(throttle) : std::make_shared<LoginThrottle>()),
       password_checks_(2) {}
 
@@ -148,9 +147,10 @@ void DyndnsService::Handle(const HttpRequest& request, HttpReply reply) {
 
 void DyndnsService::Submit(update::DyndnsRequest request, update::DyndnsIdentity identity,
                            HttpReply reply) {
-  auto host_ttl = [this](std::string_view zone) {
-    auto it = host_ttls_.find(std::string(zone));
-    return it == host_ttls_.end() ? kDefaultHostTtl : it->second;
+  std::shared_ptr<const Settings> settings = CurrentSettings();
+  auto host_ttl = [settings](std::string_view zone) {
+    auto it = settings->host_ttls.find(std::string(zone));
+    return it == settings->host_ttls.end() ? kDefaultHostTtl : it->second;
   };
   auto done = [reply = std::move(reply)](std::vector<update::DyndnsHostResult> results) {
     HttpResponse response;
@@ -160,7 +160,20 @@ void DyndnsService::Submit(update::DyndnsRequest request, update::DyndnsIdentity
     reply(std::move(response));
   };
   writer_.Submit(std::make_unique<update::DyndnsUpdate>(std::move(request), std::move(identity),
-                                                        policy_, host_ttl, std::move(done)));
+                                                        settings->policy, host_ttl,
+                                                        std::move(done)));
+}
+
+std::shared_ptr<const DyndnsService::Settings> DyndnsService::CurrentSettings() const {
+  std::lock_guard lock(settings_mutex_);
+  return settings_;
+}
+
+void DyndnsService::Reconfigure(update::DyndnsPolicy policy,
+                                std::map<std::string, uint32_t> host_ttls) {
+  auto fresh = std::make_shared<const Settings>(Settings{policy, std::move(host_ttls)});
+  std::lock_guard lock(settings_mutex_);
+  settings_ = std::move(fresh);
 }
 
 }  // namespace updns::server

@@ -62,14 +62,25 @@ class DyndnsService {
 
   // Answers a request for /nic/update (GET query or POST form body).
   void Handle(const HttpRequest& request, HttpReply reply);
+  // A reload's policy and host TTLs, for the updates submitted from now on.
+  // Thread-safe.
+  void Reconfigure(update::DyndnsPolicy policy, std::map<std::string, uint32_t> host_ttls);
 
  private:
+  struct Settings {
+    update::DyndnsPolicy policy;
+    std::map<std::string, uint32_t> host_ttls;
+  };
+  std::shared_ptr<const Settings> CurrentSettings() const;
+
   void Submit(update::DyndnsRequest request, update::DyndnsIdentity identity, HttpReply reply);
 
   const storage::Store& store_;
   update::Writer& writer_;
-  update::DyndnsPolicy policy_;
-  std::map<std::string, uint32_t> host_ttls_;
+  // Read by the HTTP loop, the password checks and (host TTLs) the writer;
+  // a reload replaces it whole.
+  mutable std::mutex settings_mutex_;
+  std::shared_ptr<const Settings> settings_;  // guarded by settings_mutex_
   std::shared_ptr<LoginThrottle> throttle_;
   // Password checks queued or running; beyond a bound, 429 at once, so that
   // a flood of slow checks cannot make every account login wait.

@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <random>
@@ -51,6 +52,20 @@ struct ZoneState {
   std::optional<uint32_t> announced;
 };
 
+ZoneState NewZoneState(NotifierOptions::Zone zone) {
+  ZoneState state;
+  state.apex = std::move(zone.apex);
+  state.name = zone::TextFromWireName(state.apex);
+  state.pending.resize(zone.targets.size());
+  state.targets = std::move(zone.targets);
+  return state;
+}
+
+bool SameTargets(const std::vector<config::Endpoint>& a, const std::vector<config::Endpoint>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const config::Endpoint& x, const config::Endpoint& y) { return x.text == y.text; });
+}
+
 }  // namespace
 
 struct Notifier::Impl {
@@ -67,12 +82,18 @@ struct Notifier::Impl {
   uv_loop_t loop{};
   uv_async_t poke_async{};
   uv_async_t stop_async{};
+  uv_async_t zones_async{};
   uv_timer_t poll_timer{};
   uv_timer_t retry_timer{};
   uv_udp_t socket4{};
   uv_udp_t socket6{};
   bool has4 = false, has6 = false;
   char receive_buffer[512];
+
+  // A reload's zones, from SetZones() to the loop.
+  std::mutex zones_mutex;
+  std::optional<std::vector<NotifierOptions::Zone>> next_zones;  // guarded by zones_mutex
+  bool zones_closed = false;                                     // guarded by zones_mutex
 
   mutable std::mutex stats_mutex;
   Stats stats;  // guarded by stats_mutex
@@ -84,6 +105,7 @@ struct Notifier::Impl {
   void OnRetry();
   void OnAnswer(const uint8_t* data, size_t size, const sockaddr* from);
   void OnStop();
+  void ApplyZones();
 };
 
 Status Notifier::Impl::Bind(uv_udp_t& socket, int family) {
@@ -232,7 +254,45 @@ void Notifier::Impl::OnAnswer(const uint8_t* data, size_t size, const sockaddr* 
   }
 }
 
+// Zones whose apex and targets are unchanged keep what was announced and
+// what is pending; new ones are announced at once.
+void Notifier::Impl::ApplyZones() {
+  std::optional<std::vector<NotifierOptions::Zone>> fresh;
+  {
+    std::lock_guard lock(zones_mutex);
+    fresh.swap(next_zones);
+  }
+  if (!fresh) return;
+  std::vector<ZoneState> next;
+  for (NotifierOptions::Zone& zone : *fresh) {
+    if (zone.targets.empty()) continue;
+    for (const config::Endpoint& target : zone.targets) {
+      bool& has = target.family() == AF_INET ? has4 : has6;
+      if (has) continue;
+      if (Status s = Bind(target.family() == AF_INET ? socket4 : socket6, target.family());
+          s.ok()) {
+        has = true;
+      } else {
+        Log(LogLevel::kError, "notify: %s; no NOTIFY to %s", std::string(s.message()).c_str(),
+            target.text.c_str());
+      }
+    }
+    auto old = std::find_if(zones.begin(), zones.end(), [&](const ZoneState& z) {
+      return z.apex == zone.apex && SameTargets(z.targets, zone.targets);
+    });
+    next.push_back(old != zones.end() ? std::move(*old) : NewZoneState(std::move(zone)));
+  }
+  zones = std::move(next);
+  generation = ~uint64_t{0};
+  Check();
+}
+
 void Notifier::Impl::OnStop() {
+  {
+    std::lock_guard lock(zones_mutex);
+    zones_closed = true;
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&zones_async), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&poke_async), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&poll_timer), nullptr);
@@ -246,23 +306,21 @@ Result<std::unique_ptr<Notifier>> Notifier::Create(const storage::Store& store,
   auto impl = std::make_unique<Impl>(store, options);
   for (NotifierOptions::Zone& zone : options.zones) {
     if (zone.targets.empty()) continue;
-    ZoneState state;
-    state.apex = zone.apex;
-    state.name = zone::TextFromWireName(zone.apex);
-    state.pending.resize(zone.targets.size());
     for (const config::Endpoint& target : zone.targets) {
       (target.family() == AF_INET ? impl->has4 : impl->has6) = true;
     }
-    state.targets = std::move(zone.targets);
-    impl->zones.push_back(std::move(state));
+    impl->zones.push_back(NewZoneState(std::move(zone)));
   }
   Impl& w = *impl;
   uv_loop_init(&w.loop);
   uv_async_init(&w.loop, &w.poke_async, [](uv_async_t* a) { static_cast<Impl*>(a->data)->Check(); });
   uv_async_init(&w.loop, &w.stop_async, [](uv_async_t* a) { static_cast<Impl*>(a->data)->OnStop(); });
+  uv_async_init(&w.loop, &w.zones_async,
+                [](uv_async_t* a) { static_cast<Impl*>(a->data)->ApplyZones(); });
   uv_timer_init(&w.loop, &w.poll_timer);
   uv_timer_init(&w.loop, &w.retry_timer);
-  w.poke_async.data = w.stop_async.data = w.poll_timer.data = w.retry_timer.data = &w;
+  w.poke_async.data = w.stop_async.data = w.zones_async.data = &w;
+  w.poll_timer.data = w.retry_timer.data = &w;
   Status bound;
   if (w.has4) bound = w.Bind(w.socket4, AF_INET);
   if (bound.ok() && w.has6) bound = w.Bind(w.socket6, AF_INET6);
@@ -309,6 +367,13 @@ void Notifier::Stop() {
 void Notifier::Poke() {
   std::lock_guard lock(stop_mutex_);
   if (!stopped_ && thread_.joinable()) uv_async_send(&impl_->poke_async);
+}
+
+void Notifier::SetZones(std::vector<NotifierOptions::Zone> zones) {
+  std::lock_guard lock(impl_->zones_mutex);
+  if (impl_->zones_closed) return;
+  impl_->next_zones = std::move(zones);
+  uv_async_send(&impl_->zones_async);  // under the lock: OnStop cannot close it meanwhile
 }
 
 Notifier::Stats Notifier::stats() const {

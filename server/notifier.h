@@ -63,6 +63,9 @@ class Notifier {
   void Stop();
   // Thread-safe: DNS data may have changed, look now.
   void Poke();
+  // A reload's zones and targets. Zones whose targets are unchanged keep
+  // their state; new ones are announced at once. Thread-safe.
+  void SetZones(std::vector<NotifierOptions::Zone> zones);
   Stats stats() const;
 
   struct Impl;

@@ -1,6 +1,9 @@
 #include "server/setup.h"
 
+#include <algorithm>
+
 #include "common/log.h"
+#include "server/dns_control.h"
 #include "zone/name.h"
 #include "zone/zone_file.h"
 
@@ -43,6 +46,114 @@ int ImportConfiguredZoneFiles(const config::Config& config, storage::Store& stor
     }
   }
   return failed;
+}
+
+RrlOptions RrlOptionsOf(const config::ServerConfig& server) {
+  RrlOptions rrl;
+  rrl.rate = server.rrl_rate;
+  rrl.slip = server.rrl_slip;
+  rrl.ipv4_prefix = server.rrl_ipv4_prefix;
+  rrl.ipv6_prefix = server.rrl_ipv6_prefix;
+  return rrl;
+}
+
+Result<DnsWorkerOptions> DnsWorkerOptionsOf(const config::Config& config,
+                                            std::shared_ptr<ResponseRateLimiter> rrl) {
+  auto policy = MakeDnsPolicy(config);
+  if (!policy.ok()) return policy.status();
+  DnsWorkerOptions options;
+  options.listen = config.server.listen;
+  options.zones = ServedZoneNames(config);
+  options.tcp_idle_timeout_ms = config.server.tcp_idle_timeout_ms;
+  options.tcp_max_connections = config.server.tcp_max_connections;
+  options.udp_payload = config.server.udp_payload;
+  options.policy = *policy;
+  if (config.server.rrl_rate > 0) {
+    options.rrl = rrl ? std::move(rrl)
+                      : std::make_shared<ResponseRateLimiter>(RrlOptionsOf(config.server));
+  }
+  return options;
+}
+
+std::vector<NotifierOptions::Zone> NotifyZonesOf(const config::Config& config) {
+  std::vector<NotifierOptions::Zone> zones;
+  for (const config::ZoneConfig& zone : config.zones) {
+    auto apex = zone::LowercaseWireNameFromText(zone.name);
+    if (apex.ok() && !zone.notify.empty()) zones.push_back({*apex, zone.notify});
+  }
+  return zones;
+}
+
+update::DyndnsPolicy DyndnsPolicyOf(const config::Config& config) {
+  update::DyndnsPolicy policy;
+  policy.max_hosts = config.dyndns.max_hosts;
+  policy.nochg_limit = config.dyndns.nochg_limit;
+  policy.nochg_window = config.dyndns.nochg_window_seconds;
+  policy.abuse_lock = config.dyndns.abuse_lock_seconds;
+  return policy;
+}
+
+std::map<std::string, uint32_t> HostTtlsOf(const config::Config& config) {
+  std::map<std::string, uint32_t> ttls;
+  for (const config::ZoneConfig& zone : config.zones) ttls[zone.name] = zone.host_ttl;
+  return ttls;
+}
+
+std::vector<update::HostZone> HostZonesOf(const config::Config& config) {
+  std::vector<update::HostZone> zones;
+  for (const config::ZoneConfig& zone : config.zones) zones.push_back({zone.name, zone.host_ttl});
+  return zones;
+}
+
+namespace {
+
+bool SameEndpoints(const std::vector<config::Endpoint>& a, const std::vector<config::Endpoint>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const config::Endpoint& x, const config::Endpoint& y) { return x.text == y.text; });
+}
+
+}  // namespace
+
+std::vector<std::string> ChangesNeedingRestart(const config::Config& running,
+                                               const config::Config& fresh) {
+  std::vector<std::string> changes;
+  auto note = [&changes](bool changed, const char* key, const char* why) {
+    if (changed) changes.push_back(std::string(key) + ": " + why);
+  };
+  const char* kSockets = "the sockets are bound at start";
+  const char* kBuiltOnce = "set when the daemon starts";
+  note(!SameEndpoints(running.server.listen, fresh.server.listen), "server.listen", kSockets);
+  note(running.server.workers != fresh.server.workers, "server.workers", "one thread per loop, started once");
+  note(running.server.cpu_affinity != fresh.server.cpu_affinity, "server.cpu_affinity", kBuiltOnce);
+  note(running.server.udp_payload != fresh.server.udp_payload, "server.udp_payload", kBuiltOnce);
+  note(running.storage.path != fresh.storage.path, "storage.path", "the store is opened at start");
+  note(running.storage.map_size != fresh.storage.map_size, "storage.map_size",
+       "the store is opened at start");
+  note(running.storage.journal_max_entries != fresh.storage.journal_max_entries ||
+           running.storage.journal_max_bytes != fresh.storage.journal_max_bytes,
+       "storage.journal_entries/journal_size", kBuiltOnce);
+  note(!SameEndpoints(running.http.listen, fresh.http.listen), "http.listen", kSockets);
+  note(running.http.max_request_size != fresh.http.max_request_size ||
+           running.http.max_body_size != fresh.http.max_body_size ||
+           running.http.read_timeout_ms != fresh.http.read_timeout_ms ||
+           running.http.idle_timeout_ms != fresh.http.idle_timeout_ms ||
+           running.http.max_connections != fresh.http.max_connections,
+       "http limits", kBuiltOnce);
+  note(running.http.login_per_name != fresh.http.login_per_name ||
+           running.http.login_per_address != fresh.http.login_per_address ||
+           running.http.login_window_seconds != fresh.http.login_window_seconds,
+       "http.login_throttle", kBuiltOnce);
+  note(running.notify.retry_initial_ms != fresh.notify.retry_initial_ms ||
+           running.notify.retry_max_ms != fresh.notify.retry_max_ms,
+       "notify retries", kBuiltOnce);
+  const config::MailConfig& a = running.mail;
+  const config::MailConfig& b = fresh.mail;
+  note(a.smtp != b.smtp || a.from != b.from || a.starttls != b.starttls ||
+           a.username != b.username || a.password != b.password ||
+           a.retry_initial_seconds != b.retry_initial_seconds ||
+           a.retry_max_seconds != b.retry_max_seconds,
+       "mail (SMTP)", kBuiltOnce);
+  return changes;
 }
 
 }  // namespace updns::server

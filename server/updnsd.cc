@@ -6,8 +6,10 @@
 
 #include <csignal>
 #include <cstdio>
-#include <map>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,7 +40,10 @@ constexpr const char* kUsage =
     "  -h, --help          show this help\n"
     "      --version       print the version\n"
     "\n"
-    "SIGINT and SIGTERM stop the daemon cleanly (exit status 0).\n";
+    "SIGINT and SIGTERM stop the daemon cleanly (exit status 0). SIGHUP re-reads\n"
+    "the configuration: zones, keys, ACLs, NOTIFY targets, DNS limits and the\n"
+    "dyndns and API settings apply at once; an invalid file is logged and the\n"
+    "running configuration kept; settings that need a restart are named.\n";
 
 struct Arguments {
   std::string config;
@@ -100,6 +105,79 @@ updns::server::HttpResponse MetricsResponse(const updns::update::Writer::Stats& 
   return response;
 }
 
+// The API settings a reload may change (not the mailer hook nor the throttle).
+updns::server::ApiServiceOptions ApiOptionsOf(const updns::config::Config& config) {
+  updns::server::ApiServiceOptions options;
+  options.zones = updns::server::HostZonesOf(config);
+  options.session_ttl = config.api.session_ttl_seconds;
+  options.reset_ttl = config.api.reset_ttl_seconds;
+  options.move_ttl = config.api.move_ttl_seconds;
+  options.reset_url = config.mail.reset_url;
+  return options;
+}
+
+// SIGHUP: re-reads the config file and hands each running part its new
+// settings. Nothing is applied unless the whole file is valid. Settings
+// bound at start (sockets, threads, the store) are compared with the
+// config the daemon started with and named when they differ.
+struct Reloader {
+  std::string path;
+  const updns::config::Config started;
+  updns::storage::Store& store;
+  std::vector<std::unique_ptr<updns::server::DnsWorker>>& workers;
+  updns::server::Notifier& notifier;
+  updns::server::DyndnsService* dyndns;  // null without HTTP
+  updns::server::ApiService* api;        // null without HTTP
+  std::optional<updns::config::Config> running;  // the last applied; `started` until then
+  std::shared_ptr<updns::server::ResponseRateLimiter> rrl;  // kept while its settings hold
+
+  void Reload();
+};
+
+void Reloader::Reload() {
+  using namespace updns;
+  Log(LogLevel::kInfo, "received SIGHUP, reloading %s", path.c_str());
+  auto fresh = config::LoadConfig(path);
+  if (!fresh.ok()) {
+    Log(LogLevel::kError, "reload refused, the running configuration stays: %s",
+        std::string(fresh.status().message()).c_str());
+    return;
+  }
+  const config::Config& before = running ? *running : started;
+  // One limiter table for every loop; its counts survive a reload that
+  // leaves its settings alone.
+  const server::RrlOptions old_rrl = server::RrlOptionsOf(before.server);
+  const server::RrlOptions new_rrl = server::RrlOptionsOf(fresh->server);
+  if (old_rrl.rate != new_rrl.rate || old_rrl.slip != new_rrl.slip ||
+      old_rrl.ipv4_prefix != new_rrl.ipv4_prefix || old_rrl.ipv6_prefix != new_rrl.ipv6_prefix)
+    rrl = nullptr;
+  auto options = server::DnsWorkerOptionsOf(*fresh, rrl);
+  if (!options.ok()) {
+    Log(LogLevel::kError, "reload refused, the running configuration stays: %s",
+        std::string(options.status().message()).c_str());
+    return;
+  }
+  rrl = options->rrl;
+  for (const std::string& change : server::ChangesNeedingRestart(started, *fresh))
+    Log(LogLevel::kWarning, "reload: %s; restart updnsd to apply it", change.c_str());
+
+  // New or edited master files first, so that a zone added with its file
+  // answers from the first query that reaches it.
+  int failed = server::ImportConfiguredZoneFiles(*fresh, store);
+  for (auto& worker : workers) worker->Reconfigure(*options);
+  notifier.SetZones(server::NotifyZonesOf(*fresh));
+  if (dyndns) dyndns->Reconfigure(server::DyndnsPolicyOf(*fresh), server::HostTtlsOf(*fresh));
+  if (api) api->Reconfigure(ApiOptionsOf(*fresh));
+
+  size_t added = 0, removed = 0;
+  for (const config::ZoneConfig& zone : fresh->zones) added += before.FindZone(zone.name) == nullptr;
+  for (const config::ZoneConfig& zone : before.zones) removed += fresh->FindZone(zone.name) == nullptr;
+  Log(LogLevel::kInfo, "reloaded %s: %zu zones (%zu added, %zu removed), %zu keys%s", path.c_str(),
+      fresh->zones.size(), added, removed, fresh->keys.size(),
+      failed > 0 ? "; some zone files failed to load (logged above)" : "");
+  running = std::move(fresh).value();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -116,13 +194,14 @@ int main(int argc, char** argv) {
   if (args.verbose) SetLogLevel(LogLevel::kDebug);
   // A client that resets its connection must cost an error code, not the process.
   signal(SIGPIPE, SIG_IGN);
-  // SIGINT/SIGTERM stay blocked until the main loop can handle them; threads
+  // SIGINT/SIGTERM/SIGHUP stay blocked until the main loop can handle them; threads
   // started meanwhile inherit the mask, so the signal always reaches the
   // main thread's handler and a stop request during start-up is not lost.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   auto store = server::OpenStore(*config);
@@ -135,27 +214,13 @@ int main(int argc, char** argv) {
   // The writer is the daemon's only LMDB writer for requests; HTTP and
   // RFC 2136 updates go through it.
   update::Writer writer(**store, server::JournalLimitsOf(*config));
-  auto policy = server::MakeDnsPolicy(*config);
-  if (!policy.ok()) {
-    Log(LogLevel::kError, "%s", std::string(policy.status().message()).c_str());
+  auto worker_options = server::DnsWorkerOptionsOf(*config);
+  if (!worker_options.ok()) {
+    Log(LogLevel::kError, "%s", std::string(worker_options.status().message()).c_str());
     return 1;
   }
-  server::DnsWorkerOptions options;
-  options.listen = config->server.listen;
-  options.zones = server::ServedZoneNames(*config);
-  options.tcp_idle_timeout_ms = config->server.tcp_idle_timeout_ms;
-  options.tcp_max_connections = config->server.tcp_max_connections;
-  options.udp_payload = config->server.udp_payload;
-  options.policy = *policy;
+  server::DnsWorkerOptions& options = *worker_options;
   options.writer = &writer;
-  if (config->server.rrl_rate > 0) {
-    server::RrlOptions rrl;
-    rrl.rate = config->server.rrl_rate;
-    rrl.slip = config->server.rrl_slip;
-    rrl.ipv4_prefix = config->server.rrl_ipv4_prefix;
-    rrl.ipv6_prefix = config->server.rrl_ipv6_prefix;
-    options.rrl = std::make_shared<server::ResponseRateLimiter>(rrl);
-  }
 
   // With cpu_affinity, loop i runs on the i-th CPU this process may use.
   std::vector<int> cpus;
@@ -194,10 +259,7 @@ int main(int argc, char** argv) {
   server::NotifierOptions notify_options;
   notify_options.retry_initial_ms = config->notify.retry_initial_ms;
   notify_options.retry_max_ms = config->notify.retry_max_ms;
-  for (const config::ZoneConfig& zone : config->zones) {
-    auto apex = zone::LowercaseWireNameFromText(zone.name);
-    if (apex.ok() && !zone.notify.empty()) notify_options.zones.push_back({*apex, zone.notify});
-  }
+  notify_options.zones = server::NotifyZonesOf(*config);
   auto notifier = server::Notifier::Create(**store, std::move(notify_options));
   if (!notifier.ok()) {
     Log(LogLevel::kError, "%s", std::string(notifier.status().message()).c_str());
@@ -213,31 +275,18 @@ int main(int argc, char** argv) {
   std::unique_ptr<server::ApiService> api;
   std::unique_ptr<server::HttpServer> http;
   if (!config->http.listen.empty()) {
-    update::DyndnsPolicy policy;
-    policy.max_hosts = config->dyndns.max_hosts;
-    policy.nochg_limit = config->dyndns.nochg_limit;
-    policy.nochg_window = config->dyndns.nochg_window_seconds;
-    policy.abuse_lock = config->dyndns.abuse_lock_seconds;
-    std::map<std::string, uint32_t> host_ttls;
-    for (const config::ZoneConfig& zone : config->zones) host_ttls[zone.name] = zone.host_ttl;
     // One failed-login budget for dyndns2 and the API: the same passwords.
     server::ThrottleOptions throttle_options;
     throttle_options.per_name = config->http.login_per_name;
     throttle_options.per_address = config->http.login_per_address;
     throttle_options.window_ms = uint64_t{config->http.login_window_seconds} * 1000;
     auto throttle = std::make_shared<server::LoginThrottle>(throttle_options);
-    dyndns = std::make_unique<server::DyndnsService>(**store, writer, policy, std::move(host_ttls),
-                                                     throttle);
-    server::ApiServiceOptions api_options;
-    for (const config::ZoneConfig& zone : config->zones)
-      api_options.zones.push_back({zone.name, zone.host_ttl});
-    api_options.session_ttl = config->api.session_ttl_seconds;
-    api_options.reset_ttl = config->api.reset_ttl_seconds;
-    api_options.move_ttl = config->api.move_ttl_seconds;
-    api_options.reset_url = config->mail.reset_url;
+    dyndns = std::make_unique<server::DyndnsService>(**store, writer, server::DyndnsPolicyOf(*config),
+                                                     server::HostTtlsOf(*config), throttle);
+    server::ApiServiceOptions api_options = ApiOptionsOf(*config);
     api_options.on_mail_queued = [mail = mailer->get()] { mail->Wake(); };
     api_options.throttle = throttle;
-    api = std::make_unique<server::ApiService>(**store, writer, std::move(api_options));
+    api = std::make_unique<server::ApiService>(**store, writer, api_options);
     server::HttpServerOptions http_options;
     http_options.listen = config->http.listen;
     http_options.max_header_bytes = config->http.max_request_size;
@@ -277,9 +326,10 @@ int main(int argc, char** argv) {
   Log(LogLevel::kInfo, "updnsd started: %zu zones, %u workers, store %s", options.zones.size(),
       config->server.workers, config->storage.path.c_str());
 
+  Reloader reloader{args.config, *config, **store, workers, **notifier, dyndns.get(), api.get()};
   uv_loop_t loop;
   uv_loop_init(&loop);
-  uv_signal_t sigint, sigterm;
+  uv_signal_t sigint, sigterm, sighup;
   auto on_signal = [](uv_signal_t* handle, int signum) {
     Log(LogLevel::kInfo, "received %s, stopping", strsignal(signum));
     uv_stop(handle->loop);
@@ -288,6 +338,11 @@ int main(int argc, char** argv) {
   uv_signal_init(&loop, &sigterm);
   uv_signal_start(&sigint, on_signal, SIGINT);
   uv_signal_start(&sigterm, on_signal, SIGTERM);
+  uv_signal_init(&loop, &sighup);
+  sighup.data = &reloader;
+  uv_signal_start(
+      &sighup, [](uv_signal_t* handle, int) { static_cast<Reloader*>(handle->data)->Reload(); },
+      SIGHUP);
   pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
   uv_run(&loop, UV_RUN_DEFAULT);
 
@@ -300,6 +355,7 @@ int main(int argc, char** argv) {
   workers.clear();
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sighup), nullptr);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   Log(LogLevel::kInfo, "updnsd stopped");

@@ -433,6 +433,11 @@ Status Responder::BeginBatch() noexcept {
 
 void Responder::EndBatch() noexcept { txn_.Reset(); }
 
+void Responder::SetZones(std::vector<std::string> zones) {
+  options_.zones = std::move(zones);
+  generation_ = ~uint64_t{0};  // the next BeginBatch() reloads the index
+}
+
 size_t Responder::Respond(const uint8_t* in, size_t in_size, Transport transport, uint8_t* out,
                           size_t capacity) noexcept {
   Query& q = query_;

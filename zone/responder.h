@@ -82,6 +82,9 @@ class Responder {
   // kHandOff.
   const Query& last_query() const noexcept { return query_; }
   const ZoneIndex& zone_index() const noexcept { return index_; }
+  // Serves `zones` (lowercased wire names) from the next BeginBatch() on:
+  // a reload that adds or removes zones.
+  void SetZones(std::vector<std::string> zones);
   uint64_t generation() const noexcept { return generation_; }
 
  private:

@@ -909,8 +909,13 @@ TEST(LoginThrottleTest, TheTableStaysBoundedAndFailsOpen) {
 // per address, refilling over 300 s): refusals and who they spare.
 class ThrottleTest : public DaemonTest {
  protected:
+  // The default budgets (10 per name, 30 per address) over an hour, so that
+  // what refills while a slow machine runs 31 scrypt checks stays below one
+  // attempt (the default 300 s window refills one per address every 10 s).
   void SetUp() override {
-    ASSERT_NO_FATAL_FAILURE(StartDaemon({}));
+    Settings s;
+    s.http_extra = "  login_throttle: {per_name: 10, per_address: 30, window: 3600}\n";
+    ASSERT_NO_FATAL_FAILURE(StartDaemon(s));
     ASSERT_NO_FATAL_FAILURE(daemon_.AddAccount("alice", kAlicePassword));
     ASSERT_NO_FATAL_FAILURE(daemon_.AddHost("home.dyn.example", "alice"));
     token_ = daemon_.CreateToken("home.dyn.example");
@@ -921,7 +926,7 @@ class ThrottleTest : public DaemonTest {
     std::optional<std::string> retry = r.Header("retry-after");
     ASSERT_TRUE(retry.has_value()) << what << ": " << r.raw;
     EXPECT_GE(std::atoi(retry->c_str()), 1) << what;
-    EXPECT_LE(std::atoi(retry->c_str()), 300) << what;
+    EXPECT_LE(std::atoi(retry->c_str()), 3600) << what;
     EXPECT_FALSE(HasSuccessWord(r.body)) << what << ": " << r.raw;
   }
 
@@ -986,7 +991,9 @@ TEST_F(ThrottleTest, ApiLoginFailuresAreThrottledPerNameAndPerAddressButSpareOth
 // not know them.
 class ThrottleWindowTest : public ThrottleTest {
  protected:
-  static constexpr int kPerName = 3, kPerAddress = 6, kWindowSeconds = 6;
+  // One attempt per name refills every 8 s: long enough that three failed
+  // scrypt checks on a loaded machine finish before it, short enough to wait.
+  static constexpr int kPerName = 3, kPerAddress = 6, kWindowSeconds = 24;
 
   void SetUp() override {
     Settings s;

@@ -1,0 +1,161 @@
+// SIGHUP against the real updnsd: a reload adds and removes zones, changes
+// transfer ACLs, names the settings that need a restart, and a broken file
+// changes nothing. The query loops keep answering throughout.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <string>
+
+#include "tests/server/daemon_fixture.h"
+
+namespace updns::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* kReloadZone = R"($ORIGIN reload.example.
+@ 3600 IN SOA ns1 hostmaster 7 3600 900 1209600 300
+@ IN NS ns1
+ns1 IN A 192.0.2.1
+www IN A 192.0.2.80
+)";
+
+class ReloadTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    ASSERT_TRUE(daemon_.Start({}, &error)) << error;
+    base_config_ = daemon_.ConfigText({});
+    WriteFile(daemon_.dir() / "reload.example.zone", kReloadZone);
+  }
+
+  void WriteConfig(const std::string& text) { WriteFile(daemon_.dir() / "updns.yaml", text); }
+
+  // Sends SIGHUP and waits for one more log line with `outcome`.
+  bool Reload(const std::string& outcome) {
+    const size_t before = CountOf(daemon_.log(), outcome);
+    if (::kill(daemon_.process().pid(), SIGHUP) != 0) return false;
+    auto deadline = Clock::now() + 10s;
+    while (Clock::now() < deadline) {
+      if (CountOf(daemon_.log(), outcome) > before) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+
+  static size_t CountOf(const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  }
+
+  unsigned Rcode(const std::string& name, ldns_rr_type type) {
+    std::optional<Bytes> answer = ExchangeUdp(daemon_.udp4(), MakeQuery(name, type), 2000ms);
+    if (!answer) return 99;
+    Packet pkt = Parse(*answer);
+    return pkt ? FullRcode(pkt.get()) : 98;
+  }
+
+  std::vector<std::string> Answer(const std::string& name, ldns_rr_type type) {
+    std::optional<Bytes> answer = ExchangeUdp(daemon_.udp4(), MakeQuery(name, type), 2000ms);
+    if (!answer) return {"no answer"};
+    Packet pkt = Parse(*answer);
+    return pkt ? SectionTexts(pkt.get(), LDNS_SECTION_ANSWER) : std::vector<std::string>{"unparsable"};
+  }
+
+  unsigned AxfrRcode(const std::string& zone) {
+    std::optional<Bytes> answer = ExchangeTcp(daemon_.udp4(), MakeQuery(zone, LDNS_RR_TYPE_AXFR), 2000ms);
+    if (!answer) return 99;
+    Packet pkt = Parse(*answer);
+    return pkt ? FullRcode(pkt.get()) : 98;
+  }
+
+  std::string ReloadZoneConfig(const std::string& transfer = "") const {
+    std::string text = "  - name: reload.example\n    file: " +
+                       (daemon_.dir() / "reload.example.zone").string() + "\n";
+    if (!transfer.empty()) text += "    transfer: [" + transfer + "]\n";
+    return text;
+  }
+
+  UpdnsDaemon daemon_;
+  std::string base_config_;
+};
+
+TEST_F(ReloadTest, AddedZoneAnswersAndRemovedZoneIsRefused) {
+  ASSERT_EQ(Rcode("www.reload.example.", LDNS_RR_TYPE_A), LDNS_RCODE_REFUSED);
+  ASSERT_EQ(Rcode("neg.example.", LDNS_RR_TYPE_SOA), LDNS_RCODE_NOERROR);
+
+  // reload.example added with its file; neg.example removed.
+  std::string text = base_config_;
+  size_t neg = text.find("  - name: neg.example\n");
+  ASSERT_NE(neg, std::string::npos) << text;
+  size_t neg_end = text.find('\n', text.find("    file:", neg)) + 1;
+  text.erase(neg, neg_end - neg);
+  WriteConfig(text + ReloadZoneConfig());
+  ASSERT_TRUE(Reload("reloaded ")) << daemon_.log();
+
+  EXPECT_EQ(Answer("www.reload.example.", LDNS_RR_TYPE_A),
+            std::vector<std::string>{"www.reload.example. 3600 IN A 192.0.2.80"});
+  EXPECT_EQ(Rcode("neg.example.", LDNS_RR_TYPE_SOA), LDNS_RCODE_REFUSED);
+  EXPECT_EQ(Rcode("host.test.example.", LDNS_RR_TYPE_A), LDNS_RCODE_NOERROR);
+  EXPECT_NE(daemon_.log().find("2 zones"), std::string::npos) << "counted wrong:\n" << daemon_.log();
+  EXPECT_NE(daemon_.log().find("(1 added, 1 removed)"), std::string::npos) << daemon_.log();
+}
+
+TEST_F(ReloadTest, BrokenFileChangesNothing) {
+  WriteConfig(base_config_ + ReloadZoneConfig());
+  ASSERT_TRUE(Reload("reloaded ")) << daemon_.log();
+  ASSERT_EQ(Rcode("www.reload.example.", LDNS_RR_TYPE_A), LDNS_RCODE_NOERROR);
+
+  // A YAML error: logged with file and line, and everything stays served.
+  WriteConfig(base_config_ + "  - name: broken.example\n    host_ttl: [\n");
+  ASSERT_TRUE(Reload("reload refused")) << daemon_.log();
+  std::string log = daemon_.log();
+  EXPECT_NE(log.find("updns.yaml:"), std::string::npos) << log;
+  EXPECT_EQ(Rcode("www.reload.example.", LDNS_RR_TYPE_A), LDNS_RCODE_NOERROR);
+  EXPECT_EQ(Rcode("neg.example.", LDNS_RR_TYPE_SOA), LDNS_RCODE_NOERROR);
+
+  // A valid YAML file with a bad value: the same.
+  WriteConfig(base_config_ + "  - name: other.example\n    host_ttl: 999999\n");
+  ASSERT_TRUE(Reload("reload refused")) << daemon_.log();
+  EXPECT_NE(daemon_.log().find("host_ttl"), std::string::npos) << daemon_.log();
+  EXPECT_EQ(Rcode("www.reload.example.", LDNS_RR_TYPE_A), LDNS_RCODE_NOERROR);
+  EXPECT_EQ(Rcode("other.example.", LDNS_RR_TYPE_SOA), LDNS_RCODE_REFUSED);
+
+  // A zone file that does not load: the zone is logged and the rest applies.
+  WriteFile(daemon_.dir() / "bad.zone", "$ORIGIN bad.example.\n@ IN SOA garbage\n");
+  WriteConfig(base_config_ + ReloadZoneConfig() + "  - name: bad.example\n    file: " +
+              (daemon_.dir() / "bad.zone").string() + "\n");
+  ASSERT_TRUE(Reload("reloaded ")) << daemon_.log();
+  EXPECT_NE(daemon_.log().find("zone bad.example: "), std::string::npos) << daemon_.log();
+  EXPECT_EQ(Rcode("www.reload.example.", LDNS_RR_TYPE_A), LDNS_RCODE_NOERROR);
+}
+
+TEST_F(ReloadTest, TransferAclFollowsTheFile) {
+  WriteConfig(base_config_ + ReloadZoneConfig());
+  ASSERT_TRUE(Reload("reloaded ")) << daemon_.log();
+  EXPECT_EQ(AxfrRcode("reload.example."), LDNS_RCODE_REFUSED);
+
+  WriteConfig(base_config_ + ReloadZoneConfig("127.0.0.0/8"));
+  ASSERT_TRUE(Reload("reloaded ")) << daemon_.log();
+  EXPECT_EQ(AxfrRcode("reload.example."), LDNS_RCODE_NOERROR);
+
+  WriteConfig(base_config_ + ReloadZoneConfig());
+  ASSERT_TRUE(Reload("reloaded ")) << daemon_.log();
+  EXPECT_EQ(AxfrRcode("reload.example."), LDNS_RCODE_REFUSED);
+}
+
+TEST_F(ReloadTest, SettingsBoundAtStartAreNamed) {
+  std::string text = base_config_;
+  size_t workers = text.find("workers: 2");
+  ASSERT_NE(workers, std::string::npos);
+  text.replace(workers, 10, "workers: 3");
+  WriteConfig(text);
+  ASSERT_TRUE(Reload("reloaded ")) << daemon_.log();
+  EXPECT_NE(daemon_.log().find("server.workers"), std::string::npos) << daemon_.log();
+  EXPECT_NE(daemon_.log().find("restart updnsd to apply it"), std::string::npos);
+  EXPECT_EQ(Rcode("host.test.example.", LDNS_RR_TYPE_A), LDNS_RCODE_NOERROR);
+}
+
+}  // namespace
+}  // namespace updns::test
