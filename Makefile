@@ -5,7 +5,7 @@ CONFIG ?= examples/updns.yaml
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps peers configure build run test bench clean sanitize fuzz
+.PHONY: all deps peers configure build run test bench clean sanitize fuzz install
 
 all: build
 
@@ -31,6 +31,16 @@ run: build
 test: peers configure
 	cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The programs to PREFIX/sbin, the systemd unit to PREFIX/lib/systemd/system,
+# the README and examples to PREFIX/share/doc/updns; then the `updns` user
+# and /etc/updns (existing files are kept). DESTDIR stages for packaging.
+PREFIX ?= /usr/local
+install: configure
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	cmake --build $(BUILD) -j $(JOBS) --target updnsd updnsctl
+	cmake --install $(BUILD)
+	./scripts/install-system.sh
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer.
 SANITIZE_BUILD ?= build-asan
