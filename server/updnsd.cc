@@ -38,7 +38,8 @@ constexpr const char* kUsage =
     "  -h, --help          show this help\n"
     "      --version       print the version\n"
     "\n"
-    "SIGINT and SIGTERM stop the daemon cleanly (exit status 0).\n";
+    "SIGINT and SIGTERM stop the daemon cleanly (exit status 0). SIGHUP reloads\n"
+    "the HTTPS certificate and key (http.tls); on error the old ones stay.\n";
 
 struct Arguments {
   std::string config;
@@ -100,6 +101,24 @@ updns::server::HttpResponse MetricsResponse(const updns::update::Writer::Stats& 
   return response;
 }
 
+// SIGHUP: the HTTPS certificate and key are read again, so a renewed
+// certificate takes effect without a restart. `handle->data` is the
+// HttpServer, or null when it has no HTTPS listener.
+void OnReloadSignal(uv_signal_t* handle, int) {
+  auto* http = static_cast<updns::server::HttpServer*>(handle->data);
+  using updns::Log;
+  using updns::LogLevel;
+  if (http == nullptr) {
+    Log(LogLevel::kInfo, "received SIGHUP: no HTTPS listener, nothing to reload");
+    return;
+  }
+  Log(LogLevel::kInfo, "received SIGHUP, reloading the TLS certificate and key");
+  if (updns::Status status = http->ReloadTls(); !status.ok()) {
+    Log(LogLevel::kError, "TLS reload failed, still serving the previous certificate: %s",
+        std::string(status.message()).c_str());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -116,13 +135,15 @@ int main(int argc, char** argv) {
   if (args.verbose) SetLogLevel(LogLevel::kDebug);
   // A client that resets its connection must cost an error code, not the process.
   signal(SIGPIPE, SIG_IGN);
-  // SIGINT/SIGTERM stay blocked until the main loop can handle them; threads
-  // started meanwhile inherit the mask, so the signal always reaches the
-  // main thread's handler and a stop request during start-up is not lost.
+  // SIGINT/SIGTERM/SIGHUP stay blocked until the main loop can handle them;
+  // threads started meanwhile inherit the mask, so the signal always reaches
+  // the main thread's handler and a stop request during start-up is not lost
+  // (nor does an early SIGHUP kill the daemon).
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   auto store = server::OpenStore(*config);
@@ -212,7 +233,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<server::DyndnsService> dyndns;
   std::unique_ptr<server::ApiService> api;
   std::unique_ptr<server::HttpServer> http;
-  if (!config->http.listen.empty()) {
+  if (config->http.enabled()) {
     update::DyndnsPolicy policy;
     policy.max_hosts = config->dyndns.max_hosts;
     policy.nochg_limit = config->dyndns.nochg_limit;
@@ -240,6 +261,9 @@ int main(int argc, char** argv) {
     api = std::make_unique<server::ApiService>(**store, writer, std::move(api_options));
     server::HttpServerOptions http_options;
     http_options.listen = config->http.listen;
+    http_options.tls_listen = config->http.tls_listen;
+    http_options.tls_cert = config->http.tls.cert;
+    http_options.tls_key = config->http.tls.key;
     http_options.max_header_bytes = config->http.max_request_size;
     http_options.max_body_bytes = config->http.max_body_size;
     http_options.read_timeout_ms = config->http.read_timeout_ms;
@@ -272,6 +296,8 @@ int main(int argc, char** argv) {
   for (auto& worker : workers) worker->Start();
   for (const config::Endpoint& ep : config->http.listen)
     Log(LogLevel::kInfo, "listening on %s (http)", ep.text.c_str());
+  for (const config::Endpoint& ep : config->http.tls_listen)
+    Log(LogLevel::kInfo, "listening on %s (https)", ep.text.c_str());
   for (const config::Endpoint& ep : options.listen)
     Log(LogLevel::kInfo, "listening on %s (udp, tcp)", ep.text.c_str());
   Log(LogLevel::kInfo, "updnsd started: %zu zones, %u workers, store %s", options.zones.size(),
@@ -279,7 +305,7 @@ int main(int argc, char** argv) {
 
   uv_loop_t loop;
   uv_loop_init(&loop);
-  uv_signal_t sigint, sigterm;
+  uv_signal_t sigint, sigterm, sighup;
   auto on_signal = [](uv_signal_t* handle, int signum) {
     Log(LogLevel::kInfo, "received %s, stopping", strsignal(signum));
     uv_stop(handle->loop);
@@ -288,6 +314,9 @@ int main(int argc, char** argv) {
   uv_signal_init(&loop, &sigterm);
   uv_signal_start(&sigint, on_signal, SIGINT);
   uv_signal_start(&sigterm, on_signal, SIGTERM);
+  uv_signal_init(&loop, &sighup);
+  sighup.data = config->http.tls_listen.empty() ? nullptr : http.get();
+  uv_signal_start(&sighup, OnReloadSignal, SIGHUP);
   pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
   uv_run(&loop, UV_RUN_DEFAULT);
 
@@ -300,6 +329,7 @@ int main(int argc, char** argv) {
   workers.clear();
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sighup), nullptr);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   Log(LogLevel::kInfo, "updnsd stopped");
