@@ -117,8 +117,9 @@ Result<std::string> LoadCertificate(SSL_CTX* ctx, const std::string& path) {
   BioPtr bio = MemoryBio(*text);
   X509Ptr leaf(PEM_read_bio_X509_AUX(bio.get(), nullptr, NoPassphrase, nullptr));
   if (!leaf) {
-    return Status::Invalid("no PEM certificate in it (expected '-----BEGIN CERTIFICATE-----'; OpenSSL: " +
-                           TakeOpenSslReason() + ")");
+    return Status::Invalid(
+        "no PEM certificate in it (expected '-----BEGIN CERTIFICATE-----'; OpenSSL: " +
+        TakeOpenSslReason() + ")");
   }
   if (SSL_CTX_use_certificate(ctx, leaf.get()) != 1)
     return Status::Invalid("certificate refused: " + TakeOpenSslReason());
@@ -166,8 +167,8 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::Load(const TlsFiles& files
   SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
   // Client-initiated renegotiation costs the server handshakes on demand;
   // no client of ours needs it.
-  SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                             SSL_OP_NO_COMPRESSION);
+  SSL_CTX_set_options(
+      c, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
   // Idle keep-alive connections give their read and write buffers back.
   SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_default_passwd_cb(c, NoPassphrase);
@@ -232,8 +233,8 @@ Result<TlsSession::Progress> TlsSession::Receive(std::string_view ciphertext,
       case SSL_ERROR_SSL:
         return Status::Invalid(TakeOpenSslReason());
       default:
-        return Status::Invalid("TLS error " + std::to_string(SSL_get_error(ssl_.get(), rc)) +
-                               ": " + TakeOpenSslReason());
+        return Status::Invalid("TLS error " + std::to_string(SSL_get_error(ssl_.get(), rc)) + ": " +
+                               TakeOpenSslReason());
     }
   }
 }

@@ -97,7 +97,7 @@ class TlsSession {
 
  private:
   explicit TlsSession(SslPtr ssl) : ssl_(std::move(ssl)) {}
-  SslPtr ssl_;  // owns the memory BIOs
+  SslPtr ssl_;          // owns the memory BIOs
   BIO* in_ = nullptr;   // what the peer sent, for OpenSSL to read
   BIO* out_ = nullptr;  // what OpenSSL wrote, for the socket
   bool closed_ = false;
