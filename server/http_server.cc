@@ -326,6 +326,7 @@ const char* PeerText(Connection* c) { return c->parser.request().peer_text.c_str
 
 // Queues `bytes` as they are, copying only what the socket does not take at once.
 bool SendRaw(Connection* c, std::string bytes) {
+  if (bytes.empty()) return true;  // e.g. TLS had nothing to say
   size_t done = 0;
   if (c->pending_write == 0) {
     uv_buf_t buf = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
@@ -354,9 +355,8 @@ bool Send(Connection* c, std::string bytes) {
   return SendRaw(c, std::move(bytes));
 }
 
-// Sends FIN after what is queued, then reads and discards until EOF or the
-// linger timer, so that unread input does not make the kernel reset the
-// connection (RST can destroy the response before the client read it).
+// Sends FIN after what is queued, then discards input until EOF or the
+// linger timer (see kLingerMs).
 void Linger(Connection* c) {
   c->state = State::kLingering;
   c->parser.DiscardInput();

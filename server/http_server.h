@@ -73,6 +73,7 @@ struct HttpServerOptions {
   std::vector<config::Endpoint> tls_listen;  // HTTPS; needs tls_cert and tls_key
   std::string tls_cert;  // PEM: the certificate, then its intermediates
   std::string tls_key;   // PEM: its unencrypted private key
+
   size_t max_header_bytes = 8192;  // request line + headers
   size_t max_body_bytes = 65536;
   unsigned read_timeout_ms = 10000;  // a request must arrive completely within this

@@ -21,6 +21,7 @@
 #include "server/mailer.h"
 #include "server/notifier.h"
 #include "server/setup.h"
+#include "server/tls.h"
 #include "update/writer.h"
 #include "zone/name.h"
 #include "zone/responder.h"
@@ -33,7 +34,8 @@ constexpr const char* kUsage =
     "Runs the updns authoritative DNS server in the foreground, logging to stderr.\n"
     "\n"
     "  -c, --config FILE   the YAML configuration (required)\n"
-    "      --check         validate the configuration, print any error, exit 0 or 1\n"
+    "      --check         validate the configuration (and load the HTTPS certificate\n"
+    "                      and key), print any error, exit 0 or 1\n"
     "  -v, --verbose       also log debug messages\n"
     "  -h, --help          show this help\n"
     "      --version       print the version\n"
@@ -101,6 +103,17 @@ updns::server::HttpResponse MetricsResponse(const updns::update::Writer::Stats& 
   return response;
 }
 
+// --check: the config loader leaves the HTTPS files to the server, so they
+// are loaded here too; a renewed certificate can be checked before SIGHUP.
+int CheckOnly(const updns::config::Config& config) {
+  if (config.http.tls_listen.empty()) return 0;
+  auto tls =
+      updns::server::TlsContext::Load({config.http.tls.cert, config.http.tls.key, "http.tls"});
+  if (tls.ok()) return 0;
+  std::fprintf(stderr, "%s\n", std::string(tls.status().message()).c_str());
+  return 1;
+}
+
 // SIGHUP: the HTTPS certificate and key are read again, so a renewed
 // certificate takes effect without a restart. `handle->data` is the
 // HttpServer, or null when it has no HTTPS listener.
@@ -131,7 +144,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", std::string(config.status().message()).c_str());
     return 1;
   }
-  if (args.check) return 0;
+  if (args.check) return CheckOnly(*config);
   if (args.verbose) SetLogLevel(LogLevel::kDebug);
   // A client that resets its connection must cost an error code, not the process.
   signal(SIGPIPE, SIG_IGN);

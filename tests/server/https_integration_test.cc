@@ -367,12 +367,15 @@ TEST(HttpsStartTest, BadKeyAtStartStopsTheDaemonNamingTheFile) {
                         "\n  map_size: 64MiB\nhttp:\n  tls_listen: [\"127.0.0.1:" +
                         std::to_string(port) + "\"]\n  tls: {cert: " + ca.cert("a").string() +
                         ", key: " + ca.key("b").string() + "}\n");
+  std::string expected = "http.tls.key " + ca.key("b").string() +
+                         ": key does not match the certificate " + ca.cert("a").string();
   CommandResult r = RunCommand({UPDNSD_PATH, "--config", config.string()}, "", dir.path());
   EXPECT_EQ(r.exit_code, 1) << r.Describe();
-  EXPECT_NE(r.err.find("http.tls.key " + ca.key("b").string() +
-                       ": key does not match the certificate " + ca.cert("a").string()),
-            std::string::npos)
-      << r.Describe();
+  EXPECT_NE(r.err.find(expected), std::string::npos) << r.Describe();
+  // --check loads the files too.
+  r = RunCommand({UPDNSD_PATH, "--config", config.string(), "--check"}, "", dir.path());
+  EXPECT_EQ(r.exit_code, 1) << r.Describe();
+  EXPECT_EQ(r.err, expected + "\n");
 }
 
 }  // namespace

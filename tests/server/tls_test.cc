@@ -1,15 +1,19 @@
 // server/tls.h without sockets: contexts loaded from files the test makes
 // with the openssl command (good, missing, not PEM, mismatched, encrypted),
-// and a TlsSession pumped against an OpenSSL client on memory BIOs.
+// a TlsSession pumped against an OpenSSL client on memory BIOs, and
+// HttpServer::ReloadTls keeping the old context when the new files fail.
 #include "server/tls.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <openssl/err.h>
 #include <stdlib.h>
 
+#include <cstring>
 #include <filesystem>
 #include <functional>
 
+#include "server/http_server.h"
 #include "tests/support/test_ca.h"
 
 namespace updns::server {
@@ -267,6 +271,52 @@ TEST_F(TlsTest, SessionsKeepTheirContextAfterItIsDropped) {
   std::string plaintext;
   ASSERT_TRUE(client.Pump(**session, plaintext).ok());
   EXPECT_TRUE((*session)->established());
+}
+
+// ---------------------------------------------------------------------------
+// HttpServer::ReloadTls without a daemon
+
+HttpServerOptions TlsOptions(const TlsFiles& files) {
+  HttpServerOptions options;
+  // Port 0: the kernel picks one (the config would refuse it).
+  config::Endpoint any;
+  any.text = "127.0.0.1@0";
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::memcpy(&any.address, &address, sizeof address);
+  any.address_length = sizeof address;
+  options.tls_listen.push_back(any);
+  options.tls_cert = files.cert;
+  options.tls_key = files.key;
+  return options;
+}
+
+TEST_F(TlsTest, ServerLoadsAtCreateAndReloadKeepsTheOldContextOnError) {
+  auto handler = [](const HttpRequest&, HttpReply reply) { reply(HttpResponse{}); };
+  std::string missing = (dir_ / "missing.key").string();
+  auto bad = HttpServer::Create(TlsOptions(Files(ca_.cert("server"), missing)), handler);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "http.tls.key " + missing + ": cannot read: No such file or directory");
+
+  auto server = HttpServer::Create(TlsOptions(Good()), handler);
+  ASSERT_TRUE(server.ok()) << server.status().message();
+  EXPECT_TRUE((*server)->ReloadTls().ok());
+  std::string key = test::ReadFile(ca_.key("server"));
+  test::WriteFile(ca_.key("server"), "garbage\n");
+  Status status = (*server)->ReloadTls();
+  EXPECT_FALSE(status.ok());
+  EXPECT_EQ(status.message().rfind("http.tls.key " + ca_.key("server").string() + ": ", 0), 0u)
+      << status.message();
+  test::WriteFile(ca_.key("server"), key);
+  EXPECT_TRUE((*server)->ReloadTls().ok());
+
+  auto plain = HttpServer::Create(HttpServerOptions{}, handler);
+  ASSERT_TRUE(plain.ok());
+  status = (*plain)->ReloadTls();
+  EXPECT_TRUE(status.IsInvalid());
+  EXPECT_NE(status.message().find("no HTTPS listener"), std::string::npos) << status.message();
 }
 
 }  // namespace
