@@ -351,6 +351,19 @@ TEST_F(HttpsTest, DdclientUpdatesOverHttps) {
   EXPECT_EQ(daemon_.Addresses(kHome), std::vector<std::string>{"203.0.113.9"}) << r.Describe();
 }
 
+TEST(HttpsStartTest, SighupWithoutHttpsIsHarmless) {
+  DyndnsDaemon daemon;
+  std::string error;
+  ASSERT_TRUE(daemon.Start({}, &error)) << error;
+  ASSERT_EQ(::kill(daemon.process().pid(), SIGHUP), 0);
+  EXPECT_TRUE(daemon.WaitForLog("received SIGHUP: no HTTPS listener, nothing to reload",
+                                milliseconds(5000)))
+      << daemon.log();
+  EXPECT_TRUE(daemon.process().Running());
+  EXPECT_TRUE(daemon.Serial().has_value()) << "still answering";
+  EXPECT_TRUE(daemon.Stop());
+}
+
 TEST(HttpsStartTest, BadKeyAtStartStopsTheDaemonNamingTheFile) {
   if (!HaveProgram("openssl")) GTEST_SKIP() << "the openssl command is not installed";
   TempDir dir;
