@@ -246,7 +246,7 @@ struct Connection final : HttpParserEvents {
   uv_shutdown_t shutdown{};
   int open_handles = 2;
   State state = State::kIdle;
-  HttpRequestParser parser;  // also holds the request being parsed
+  HttpRequestParser parser;         // also holds the request being parsed
   std::unique_ptr<TlsSession> tls;  // HTTPS only: bytes pass through it both ways
   size_t pending_write = 0;
   bool close_after_write = false;

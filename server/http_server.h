@@ -71,8 +71,8 @@ using HttpHandler = std::function<void(const HttpRequest&, HttpReply)>;
 struct HttpServerOptions {
   std::vector<config::Endpoint> listen;      // plain HTTP
   std::vector<config::Endpoint> tls_listen;  // HTTPS; needs tls_cert and tls_key
-  std::string tls_cert;  // PEM: the certificate, then its intermediates
-  std::string tls_key;   // PEM: its unencrypted private key
+  std::string tls_cert;                      // PEM: the certificate, then its intermediates
+  std::string tls_key;                       // PEM: its unencrypted private key
 
   size_t max_header_bytes = 8192;  // request line + headers
   size_t max_body_bytes = 65536;
