@@ -51,7 +51,8 @@ class TlsContext {
   // not match the certificate.
   static Result<std::shared_ptr<const TlsContext>> Load(const TlsFiles& files);
 
-  // "CN=dyn.example, serial 0x1001, valid until Mar  1 12:00:00 2027 GMT", for the log.
+  // "CN = dyn.example, serial 0x1001, valid until Mar  1 12:00:00 2027 GMT"
+  // (" (EXPIRED)" after it when it is), for the log.
   const std::string& description() const { return description_; }
   SSL_CTX* handle() const { return ctx_.get(); }
 
