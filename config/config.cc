@@ -33,6 +33,7 @@ constexpr uint16_t kDefaultDnsPort = 53;
 constexpr const char* kDefaultListen = "127.0.0.1@53";
 constexpr const char* kEndpointHint = "expected ADDRESS[@PORT], e.g. 127.0.0.1@5353";
 constexpr uint16_t kDefaultHttpPort = 80;
+constexpr uint16_t kDefaultHttpsPort = 443;
 constexpr const char* kHttpEndpointHint =
     "expected ADDRESS[:PORT], e.g. 127.0.0.1:8053, [::1]:8053 or 127.0.0.1@8053";
 constexpr const char* kTopLevelKeys =
@@ -323,6 +324,7 @@ class Reader {
   Status ReadRrl(const Item& item, ServerConfig& server) const;
   Status ReadListen(const Item& item, const ListenSyntax& syntax, std::vector<Endpoint>& listen) const;
   Status ReadHttp(const Item& item, HttpConfig& http) const;
+  Status ReadTls(const Item& item, TlsConfig& tls) const;
   Status ReadLoginThrottle(const Item& item, HttpConfig& http) const;
   Status ReadAccounts(const Item& item, AccountsConfig& accounts) const;
   Status ReadDyndns(const Item& item, DyndnsConfig& dyndns) const;
@@ -523,14 +525,24 @@ Status Reader::ReadListen(const Item& item, const ListenSyntax& syntax, std::vec
 }
 
 Status Reader::ReadHttp(const Item& item, HttpConfig& http) const {
-  Result<std::vector<Field>> fields = Fields(item, {"listen", "max_request_size", "max_body_size", "read_timeout",
-                                                    "idle_timeout", "max_connections", "login_throttle"});
+  Result<std::vector<Field>> fields =
+      Fields(item, {"listen", "tls_listen", "tls", "max_request_size", "max_body_size", "read_timeout",
+                    "idle_timeout", "max_connections", "login_throttle"});
   if (!fields.ok()) return fields.status();
+  const Item* tls_listen = nullptr;
+  const Item* tls = nullptr;
   for (const Field& field : *fields) {
     const Item& value = field.value;
     Status status;
     if (field.key == "listen") {
       status = ReadListen(value, {ParseHttpEndpoint, kDefaultHttpPort, kHttpEndpointHint, true}, http.listen);
+    } else if (field.key == "tls_listen") {
+      status = ReadListen(value, {ParseHttpEndpoint, kDefaultHttpsPort, kHttpEndpointHint, true},
+                          http.tls_listen);
+      tls_listen = &value;
+    } else if (field.key == "tls") {
+      status = ReadTls(value, http.tls);
+      tls = &value;
     } else if (field.key == "max_request_size") {
       status = ReadInteger(value, 1024, kMaxHttpRequestSize, http.max_request_size);
     } else if (field.key == "max_body_size") {
@@ -546,6 +558,43 @@ Status Reader::ReadHttp(const Item& item, HttpConfig& http) const {
     }
     if (!status.ok()) return status;
   }
+  // Half an HTTPS setup is a mistake to point at, not to ignore.
+  if (!http.tls_listen.empty() && tls == nullptr) {
+    return Error(*tls_listen,
+                 "HTTPS needs 'http.tls' with the certificate and key, e.g. "
+                 "tls: {cert: /etc/updns/cert.pem, key: /etc/updns/key.pem}");
+  }
+  if (tls != nullptr && http.tls_listen.empty()) {
+    return Error(*tls,
+                 "a certificate is given but 'http.tls_listen' is missing or empty; give the "
+                 "addresses to serve HTTPS on, e.g. tls_listen: [\"0.0.0.0:443\"]");
+  }
+  for (const Endpoint& secure : http.tls_listen) {
+    for (const Endpoint& plain : http.listen) {
+      if (SameEndpoint(secure, plain)) {
+        return Error(*tls_listen, Cat("'", secure.text, "' is also in 'http.listen' as '", plain.text,
+                                      "'; a port serves either HTTP or HTTPS"));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status Reader::ReadTls(const Item& item, TlsConfig& tls) const {
+  Result<std::vector<Field>> fields = Fields(item, {"cert", "key"});
+  if (!fields.ok()) return fields.status();
+  for (const Field& field : *fields) {
+    bool cert = field.key == "cert";
+    Result<std::string> path =
+        Text(field.value, cert ? "the path of a PEM certificate file, e.g. /etc/updns/cert.pem"
+                               : "the path of a PEM private key file, e.g. /etc/updns/key.pem");
+    if (!path.ok()) return path.status();
+    (cert ? tls.cert : tls.key) = std::move(path).value();
+  }
+  if (tls.cert.empty())
+    return Error(item, "missing key 'cert' (the PEM certificate file, e.g. /etc/updns/cert.pem)");
+  if (tls.key.empty())
+    return Error(item, "missing key 'key' (the PEM private key file, e.g. /etc/updns/key.pem)");
   return Status::Ok();
 }
 

@@ -83,10 +83,23 @@ struct NotifyConfig {
   uint32_t retry_max_ms = 60000;     // then doubling up to this, until answered
 };
 
-// The dyndns2 and JSON API listener. No `listen` address = HTTP disabled.
+// The HTTPS certificate and key, as written in the file (relative paths
+// from the daemon's working directory). Read by the HTTP server at start and
+// again on SIGHUP, not here: a renewed certificate needs no config reload.
+struct TlsConfig {
+  std::string cert;  // PEM: the certificate, then its intermediates
+  std::string key;   // PEM: its private key, unencrypted
+};
+
+// The dyndns2 and JSON API listener. Neither `listen` nor `tls_listen`
+// address = HTTP disabled.
 struct HttpConfig {
   // "127.0.0.1:8053", "[::1]:8053", "127.0.0.1@8053"; port 80 when absent.
   std::vector<Endpoint> listen;
+  // HTTPS, same syntax; port 443 when absent. Non-empty exactly when `tls`
+  // is given (the file is refused otherwise).
+  std::vector<Endpoint> tls_listen;
+  TlsConfig tls;
   uint32_t max_request_size = 8192;   // request line + headers, bytes
   uint32_t max_body_size = 65536;     // bytes
   unsigned read_timeout_ms = 10000;   // a request must arrive within this
@@ -100,6 +113,8 @@ struct HttpConfig {
   unsigned login_per_name = 10;
   unsigned login_per_address = 30;
   unsigned login_window_seconds = 300;
+
+  bool enabled() const { return !listen.empty() || !tls_listen.empty(); }
 };
 
 struct AccountsConfig {

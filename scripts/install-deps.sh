@@ -8,7 +8,7 @@ libyaml-cpp-dev libhttp-parser-dev nlohmann-json3-dev libcurl4-openssl-dev
 libgtest-dev libgmock-dev libbenchmark-dev"
 # Real peers and clients the integration tests talk to.
 peers="nsd knot knot-dnsutils bind9-dnsutils ldnsutils lmdb-utils curl ddclient inadyn
-python3-aiosmtpd dnsperf"
+python3-aiosmtpd dnsperf libio-socket-ssl-perl"
 # The libFuzzer targets (`make fuzz`): clang and its runtime libraries.
 fuzz="clang libclang-rt-14-dev"
 

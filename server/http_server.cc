@@ -23,6 +23,7 @@
 
 #include "common/log.h"
 #include "server/http_request_parser.h"
+#include "server/tls.h"
 
 namespace updns::server {
 namespace {
@@ -61,6 +62,7 @@ struct TaskQueue {
 };
 
 enum class State {
+  kHandshake,  // HTTPS: the TLS handshake is under way (read timer)
   kIdle,       // between requests (idle timer)
   kReading,    // a request has begun (read timer, from its first byte)
   kHandling,   // the handler has the request; not reading, no timer
@@ -72,6 +74,7 @@ struct Connection;
 
 struct Listener {
   HttpServer::Impl* server;
+  bool tls;  // an HTTPS listener
   uv_tcp_t handle{};
 };
 
@@ -155,10 +158,11 @@ void NormalizePeer(sockaddr_storage& peer, std::string& text) {
   text = buf;
 }
 
-Result<int> OpenListenSocket(const config::Endpoint& ep) {
+// `scheme` ("http", "https") names the listener in messages.
+Result<int> OpenListenSocket(const config::Endpoint& ep, const char* scheme) {
   auto fail = [&](int fd, const char* what) -> Status {
-    std::string message =
-        std::string("cannot ") + what + " " + ep.text + " (http): " + std::strerror(errno);
+    std::string message = std::string("cannot ") + what + " " + ep.text + " (" + scheme +
+                          "): " + std::strerror(errno);
     if (fd >= 0) close(fd);
     return Status::IoError(message);
   };
@@ -198,6 +202,19 @@ struct HttpServer::Impl {
   std::thread thread;
   bool started = false;
   char read_buffer[kReadChunk];  // one stream is read at a time per loop
+  std::string plaintext;         // decrypted input of the TLS stream being read
+
+  // What new HTTPS connections use; ReloadTls() swaps it from another
+  // thread. Connections keep the SSL_CTX they started with (SSL_new takes a
+  // reference), so a swap never disturbs them.
+  std::mutex tls_mutex;
+  std::shared_ptr<const TlsContext> tls_context;  // guarded by tls_mutex
+
+  TlsFiles tls_files() const { return {options.tls_cert, options.tls_key, "http.tls"}; }
+  std::shared_ptr<const TlsContext> CurrentTlsContext() {
+    std::lock_guard lock(tls_mutex);
+    return tls_context;
+  }
 
   void OnStop();
   void RunTasks();
@@ -208,6 +225,7 @@ namespace {
 
 void StartTimer(Connection* c, unsigned ms);
 bool Send(Connection* c, std::string bytes);
+const char* PeerText(Connection* c);
 
 struct Connection final : HttpParserEvents {
   Connection(HttpServer::Impl* s, uint64_t i)
@@ -228,7 +246,8 @@ struct Connection final : HttpParserEvents {
   uv_shutdown_t shutdown{};
   int open_handles = 2;
   State state = State::kIdle;
-  HttpRequestParser parser;  // also holds the request being parsed
+  HttpRequestParser parser;         // also holds the request being parsed
+  std::unique_ptr<TlsSession> tls;  // HTTPS only: bytes pass through it both ways
   size_t pending_write = 0;
   bool close_after_write = false;
 };
@@ -286,6 +305,9 @@ void StartTimer(Connection* c, unsigned ms) {
       [](uv_timer_t* t) {
         auto* conn = static_cast<Connection*>(t->data);
         if (conn->state == State::kReading) return Fail(conn, 408);  // slowloris
+        if (conn->state == State::kHandshake)  // the same, before a byte of HTTP
+          Log(LogLevel::kDebug, "https %s: TLS handshake not done within the read timeout",
+              PeerText(conn));
         if (conn->state != State::kHandling) CloseConnection(conn);
       },
       ms, 0);
@@ -300,8 +322,11 @@ void OnWritten(uv_write_t* req, int status) {
   if (c->pending_write == 0 && c->state == State::kWriting) AfterWrite(c);
 }
 
-// Queues `bytes`, copying only what the socket does not take at once.
-bool Send(Connection* c, std::string bytes) {
+const char* PeerText(Connection* c) { return c->parser.request().peer_text.c_str(); }
+
+// Queues `bytes` as they are, copying only what the socket does not take at once.
+bool SendRaw(Connection* c, std::string bytes) {
+  if (bytes.empty()) return true;  // e.g. TLS had nothing to say
   size_t done = 0;
   if (c->pending_write == 0) {
     uv_buf_t buf = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
@@ -319,6 +344,26 @@ bool Send(Connection* c, std::string bytes) {
   c->pending_write += write->bytes.size();
   static_cast<void>(write.release());  // owned by OnWritten now
   return true;
+}
+
+// Queues response bytes, encrypted on an HTTPS connection.
+bool Send(Connection* c, std::string bytes) {
+  if (c->tls) {
+    if (!c->tls->Send(bytes).ok()) return false;
+    bytes = c->tls->TakeOutput();
+  }
+  return SendRaw(c, std::move(bytes));
+}
+
+// Sends FIN after what is queued, then discards input until EOF or the
+// linger timer (see kLingerMs).
+void Linger(Connection* c) {
+  c->state = State::kLingering;
+  c->parser.DiscardInput();
+  auto on_shutdown = [](uv_shutdown_t*, int) {};
+  if (uv_shutdown(&c->shutdown, AsStream(c), on_shutdown) != 0) return CloseConnection(c);
+  StartTimer(c, kLingerMs);
+  StartReading(c);
 }
 
 std::string Serialize(const HttpResponse& r, const HttpRequest& request, bool keep_alive) {
@@ -375,13 +420,11 @@ void Process(Connection* c) {
 // The response is in the kernel: close, or go on with the next request.
 void AfterWrite(Connection* c) {
   if (c->close_after_write) {
-    c->state = State::kLingering;
-    c->parser.DiscardInput();
-    auto on_shutdown = [](uv_shutdown_t*, int) {};
-    if (uv_shutdown(&c->shutdown, AsStream(c), on_shutdown) != 0) return CloseConnection(c);
-    StartTimer(c, kLingerMs);
-    StartReading(c);
-    return;
+    if (c->tls) {
+      c->tls->Close();  // close_notify: the client knows the response is whole
+      if (!SendRaw(c, c->tls->TakeOutput())) return CloseConnection(c);
+    }
+    return Linger(c);
   }
   c->parser.Next();
   c->state = State::kIdle;
@@ -390,11 +433,41 @@ void AfterWrite(Connection* c) {
   if (c->state == State::kIdle || c->state == State::kReading) StartReading(c);
 }
 
+// HTTPS input: decrypt, send what TLS answers (handshake, alerts), then
+// parse the plaintext as on a plain connection.
+void OnTlsRead(Connection* c, std::string_view ciphertext) {
+  std::string& plaintext = c->server->plaintext;
+  plaintext.clear();
+  Result<TlsSession::Progress> progress = c->tls->Receive(ciphertext, plaintext);
+  if (!SendRaw(c, c->tls->TakeOutput())) return CloseConnection(c);
+  if (!progress.ok()) {
+    // A scanner, plain HTTP or an old client on the HTTPS port: this
+    // connection ends, after the alert that tells the client why.
+    Log(LogLevel::kDebug, "https %s: TLS %s failed: %s", PeerText(c),
+        c->state == State::kHandshake ? "handshake" : "connection",
+        std::string(progress.status().message()).c_str());
+    uv_read_stop(AsStream(c));
+    return Linger(c);
+  }
+  if (*progress == TlsSession::Progress::kClosed) return CloseConnection(c);  // as at EOF
+  if (c->state == State::kHandshake) {
+    if (!c->tls->established()) return;
+    Log(LogLevel::kDebug, "https %s: %s", PeerText(c), c->tls->Describe().c_str());
+    c->state = State::kIdle;
+    StartTimer(c, c->server->options.idle_timeout_ms);
+  }
+  if (plaintext.empty()) return;
+  c->parser.Append(plaintext);
+  Process(c);
+}
+
 void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* c = static_cast<Connection*>(stream->data);
   if (nread < 0) return CloseConnection(c);  // EOF or error; a partial request is dropped
   if (nread == 0 || c->state == State::kLingering) return;
-  c->parser.Append(std::string_view(buf->base, static_cast<size_t>(nread)));
+  std::string_view bytes(buf->base, static_cast<size_t>(nread));
+  if (c->tls) return OnTlsRead(c, bytes);
+  c->parser.Append(bytes);
   Process(c);
 }
 
@@ -438,7 +511,22 @@ void OnConnection(uv_stream_t* listener_stream, int status) {
     return CloseConnection(c);
   NormalizePeer(request.peer, request.peer_text);
   uv_tcp_nodelay(&c->handle, 1);
-  StartTimer(c, s.options.idle_timeout_ms);
+  if (listener->tls) {
+    std::shared_ptr<const TlsContext> context = s.CurrentTlsContext();
+    auto session = TlsSession::Accept(*context);
+    if (!session.ok()) {
+      Log(LogLevel::kError, "https %s: %s", PeerText(c),
+          std::string(session.status().message()).c_str());
+      return CloseConnection(c);
+    }
+    c->tls = std::move(session).value();
+    // The handshake has the read timeout of a request: a client that
+    // trickles its hello is cut off like one that trickles its headers.
+    c->state = State::kHandshake;
+    StartTimer(c, s.options.read_timeout_ms);
+  } else {
+    StartTimer(c, s.options.idle_timeout_ms);
+  }
   StartReading(c);
 }
 
@@ -498,20 +586,43 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions& 
   // From here the server's destructor closes whatever was opened.
   std::unique_ptr<HttpServer> server(new HttpServer(std::move(impl)));
   Impl& w = *server->impl_;
-  for (const config::Endpoint& ep : options.listen) {
-    auto fd = OpenListenSocket(ep);
-    if (!fd.ok()) return fd.status();
-    auto listener = std::make_unique<Listener>(Listener{&w});
-    uv_tcp_init(&w.loop, &listener->handle);
-    listener->handle.data = listener.get();
-    int rc = uv_tcp_open(&listener->handle, *fd);
-    if (rc == 0)
-      rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener->handle), 511, OnConnection);
-    w.listeners.push_back(std::move(listener));  // closed (with its fd) by OnStop
-    if (rc != 0)
-      return Status::IoError("cannot listen on " + ep.text + " (http): " + uv_strerror(rc));
+  if (!options.tls_listen.empty()) {
+    auto context = TlsContext::Load(w.tls_files());
+    if (!context.ok()) return context.status();
+    Log(LogLevel::kInfo, "https certificate: %s", (*context)->description().c_str());
+    w.tls_context = std::move(context).value();
+  }
+  for (bool tls : {false, true}) {
+    const char* scheme = tls ? "https" : "http";
+    for (const config::Endpoint& ep : tls ? options.tls_listen : options.listen) {
+      auto fd = OpenListenSocket(ep, scheme);
+      if (!fd.ok()) return fd.status();
+      auto listener = std::make_unique<Listener>(Listener{&w, tls});
+      uv_tcp_init(&w.loop, &listener->handle);
+      listener->handle.data = listener.get();
+      int rc = uv_tcp_open(&listener->handle, *fd);
+      if (rc == 0)
+        rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener->handle), 511, OnConnection);
+      w.listeners.push_back(std::move(listener));  // closed (with its fd) by OnStop
+      if (rc != 0) {
+        return Status::IoError("cannot listen on " + ep.text + " (" + scheme +
+                               "): " + uv_strerror(rc));
+      }
+    }
   }
   return server;
+}
+
+Status HttpServer::ReloadTls() {
+  if (impl_->options.tls_listen.empty())
+    return Status::Invalid("no HTTPS listener (http.tls_listen) is configured; nothing to reload");
+  // Loaded on the caller's thread: file reads never stall the loop.
+  auto context = TlsContext::Load(impl_->tls_files());
+  if (!context.ok()) return context.status();
+  Log(LogLevel::kInfo, "https certificate reloaded: %s", (*context)->description().c_str());
+  std::lock_guard lock(impl_->tls_mutex);
+  impl_->tls_context = std::move(context).value();
+  return Status::Ok();
 }
 
 void HttpServer::Start() {

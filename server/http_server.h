@@ -7,6 +7,12 @@
 // timeout (also against clients that send slowly). HTTP/1.0 and 1.1,
 // keep-alive; pipelined requests are answered one after another.
 //
+// HTTPS listeners (tls_listen) serve the same requests over TLS 1.2/1.3
+// (server/tls.h) with the same limits; their connections count towards
+// max_connections, and the TLS handshake must complete within the read
+// timeout. A failed handshake (plain HTTP, TLS 1.1, garbage) closes that
+// connection only and is logged at debug level with the peer.
+//
 // Errors the server answers itself (400, 408, 413, 431, 500) carry a short
 // plain-text body and close the connection. Those bodies never contain
 // "good", "nochg" or "OK", which dyndns clients look for as substrings.
@@ -63,7 +69,11 @@ using HttpReply = std::function<void(HttpResponse)>;
 using HttpHandler = std::function<void(const HttpRequest&, HttpReply)>;
 
 struct HttpServerOptions {
-  std::vector<config::Endpoint> listen;
+  std::vector<config::Endpoint> listen;      // plain HTTP
+  std::vector<config::Endpoint> tls_listen;  // HTTPS; needs tls_cert and tls_key
+  std::string tls_cert;                      // PEM: the certificate, then its intermediates
+  std::string tls_key;                       // PEM: its unencrypted private key
+
   size_t max_header_bytes = 8192;  // request line + headers
   size_t max_body_bytes = 65536;
   unsigned read_timeout_ms = 10000;  // a request must arrive completely within this
@@ -76,6 +86,8 @@ class HttpServer {
   // Binds the listeners now, so that start-up fails early naming the address:
   // "cannot bind 127.0.0.1@8053 (http): Address already in use". Listeners use
   // SO_REUSEADDR but not SO_REUSEPORT: a second daemon on the port must fail.
+  // With tls_listen, also loads the certificate and key, failing with
+  // "http.tls.key FILE: key does not match the certificate CERT" and such.
   static Result<std::unique_ptr<HttpServer>> Create(const HttpServerOptions& options,
                                                     HttpHandler handler);
   ~HttpServer();  // Stop()s
@@ -93,6 +105,14 @@ class HttpServer {
   // order posted; tasks posted after Stop() are destroyed without running.
   // An exception from a task is logged and dropped.
   void Post(std::function<void()> task);
+
+  // Reads tls_cert and tls_key again (e.g. renewed files). On success, HTTPS
+  // connections accepted after the return use the new certificate, while
+  // connections already open go on with the old one until they close. On
+  // failure nothing changes: the old certificate keeps serving and the
+  // error names the file at fault. Invalid when there is no tls_listen.
+  // Thread-safe; reads the files on the calling thread.
+  Status ReloadTls();
 
   struct Impl;
 

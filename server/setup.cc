@@ -133,6 +133,10 @@ std::vector<std::string> ChangesNeedingRestart(const config::Config& running,
            running.storage.journal_max_bytes != fresh.storage.journal_max_bytes,
        "storage.journal_entries/journal_size", kBuiltOnce);
   note(!SameEndpoints(running.http.listen, fresh.http.listen), "http.listen", kSockets);
+  note(!SameEndpoints(running.http.tls_listen, fresh.http.tls_listen), "http.tls_listen", kSockets);
+  note(running.http.tls.cert != fresh.http.tls.cert || running.http.tls.key != fresh.http.tls.key,
+       "http.tls file names",
+       "SIGHUP re-reads the files named at start (replace their contents to renew)");
   note(running.http.max_request_size != fresh.http.max_request_size ||
            running.http.max_body_size != fresh.http.max_body_size ||
            running.http.read_timeout_ms != fresh.http.read_timeout_ms ||

@@ -23,6 +23,7 @@
 #include "server/mailer.h"
 #include "server/notifier.h"
 #include "server/setup.h"
+#include "server/tls.h"
 #include "update/writer.h"
 #include "zone/name.h"
 #include "zone/responder.h"
@@ -35,15 +36,17 @@ constexpr const char* kUsage =
     "Runs the updns authoritative DNS server in the foreground, logging to stderr.\n"
     "\n"
     "  -c, --config FILE   the YAML configuration (required)\n"
-    "      --check         validate the configuration, print any error, exit 0 or 1\n"
+    "      --check         validate the configuration (and load the HTTPS certificate\n"
+    "                      and key), print any error, exit 0 or 1\n"
     "  -v, --verbose       also log debug messages\n"
     "  -h, --help          show this help\n"
     "      --version       print the version\n"
     "\n"
     "SIGINT and SIGTERM stop the daemon cleanly (exit status 0). SIGHUP re-reads\n"
-    "the configuration: zones, keys, ACLs, NOTIFY targets, DNS limits and the\n"
-    "dyndns and API settings apply at once; an invalid file is logged and the\n"
-    "running configuration kept; settings that need a restart are named.\n";
+    "the configuration: zones, keys, ACLs, NOTIFY targets, DNS limits, the\n"
+    "dyndns and API settings and the HTTPS certificate and key apply at once;\n"
+    "an invalid file is logged and the running configuration kept; settings\n"
+    "that need a restart are named.\n";
 
 struct Arguments {
   std::string config;
@@ -105,6 +108,17 @@ updns::server::HttpResponse MetricsResponse(const updns::update::Writer::Stats& 
   return response;
 }
 
+// --check: the config loader leaves the HTTPS files to the server, so they
+// are loaded here too; a renewed certificate can be checked before SIGHUP.
+int CheckOnly(const updns::config::Config& config) {
+  if (config.http.tls_listen.empty()) return 0;
+  auto tls =
+      updns::server::TlsContext::Load({config.http.tls.cert, config.http.tls.key, "http.tls"});
+  if (tls.ok()) return 0;
+  std::fprintf(stderr, "%s\n", std::string(tls.status().message()).c_str());
+  return 1;
+}
+
 // The API settings a reload may change (not the mailer hook nor the throttle).
 updns::server::ApiServiceOptions ApiOptionsOf(const updns::config::Config& config) {
   updns::server::ApiServiceOptions options;
@@ -128,6 +142,7 @@ struct Reloader {
   updns::server::Notifier& notifier;
   updns::server::DyndnsService* dyndns;  // null without HTTP
   updns::server::ApiService* api;        // null without HTTP
+  updns::server::HttpServer* https;      // null without an HTTPS listener
   std::optional<updns::config::Config> running;  // the last applied; `started` until then
   std::shared_ptr<updns::server::ResponseRateLimiter> rrl;  // kept while its settings hold
 
@@ -168,6 +183,13 @@ void Reloader::Reload() {
   notifier.SetZones(server::NotifyZonesOf(*fresh));
   if (dyndns) dyndns->Reconfigure(server::DyndnsPolicyOf(*fresh), server::HostTtlsOf(*fresh));
   if (api) api->Reconfigure(ApiOptionsOf(*fresh));
+  // A renewed certificate; on error the previous one keeps serving.
+  if (https) {
+    if (Status status = https->ReloadTls(); !status.ok()) {
+      Log(LogLevel::kError, "TLS reload failed, still serving the previous certificate: %s",
+          std::string(status.message()).c_str());
+    }
+  }
 
   size_t added = 0, removed = 0;
   for (const config::ZoneConfig& zone : fresh->zones) added += before.FindZone(zone.name) == nullptr;
@@ -190,13 +212,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", std::string(config.status().message()).c_str());
     return 1;
   }
-  if (args.check) return 0;
+  if (args.check) return CheckOnly(*config);
   if (args.verbose) SetLogLevel(LogLevel::kDebug);
   // A client that resets its connection must cost an error code, not the process.
   signal(SIGPIPE, SIG_IGN);
-  // SIGINT/SIGTERM/SIGHUP stay blocked until the main loop can handle them; threads
-  // started meanwhile inherit the mask, so the signal always reaches the
-  // main thread's handler and a stop request during start-up is not lost.
+  // SIGINT/SIGTERM/SIGHUP stay blocked until the main loop can handle them;
+  // threads started meanwhile inherit the mask, so the signal always reaches
+  // the main thread's handler and a stop request during start-up is not lost
+  // (nor does an early SIGHUP kill the daemon).
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
@@ -274,7 +297,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<server::DyndnsService> dyndns;
   std::unique_ptr<server::ApiService> api;
   std::unique_ptr<server::HttpServer> http;
-  if (!config->http.listen.empty()) {
+  if (config->http.enabled()) {
     // One failed-login budget for dyndns2 and the API: the same passwords.
     server::ThrottleOptions throttle_options;
     throttle_options.per_name = config->http.login_per_name;
@@ -289,6 +312,9 @@ int main(int argc, char** argv) {
     api = std::make_unique<server::ApiService>(**store, writer, api_options);
     server::HttpServerOptions http_options;
     http_options.listen = config->http.listen;
+    http_options.tls_listen = config->http.tls_listen;
+    http_options.tls_cert = config->http.tls.cert;
+    http_options.tls_key = config->http.tls.key;
     http_options.max_header_bytes = config->http.max_request_size;
     http_options.max_body_bytes = config->http.max_body_size;
     http_options.read_timeout_ms = config->http.read_timeout_ms;
@@ -321,12 +347,16 @@ int main(int argc, char** argv) {
   for (auto& worker : workers) worker->Start();
   for (const config::Endpoint& ep : config->http.listen)
     Log(LogLevel::kInfo, "listening on %s (http)", ep.text.c_str());
+  for (const config::Endpoint& ep : config->http.tls_listen)
+    Log(LogLevel::kInfo, "listening on %s (https)", ep.text.c_str());
   for (const config::Endpoint& ep : options.listen)
     Log(LogLevel::kInfo, "listening on %s (udp, tcp)", ep.text.c_str());
   Log(LogLevel::kInfo, "updnsd started: %zu zones, %u workers, store %s", options.zones.size(),
       config->server.workers, config->storage.path.c_str());
 
-  Reloader reloader{args.config, *config, **store, workers, **notifier, dyndns.get(), api.get()};
+  Reloader reloader{args.config,  *config,   **store,
+                    workers,      **notifier, dyndns.get(),
+                    api.get(),    config->http.tls_listen.empty() ? nullptr : http.get()};
   uv_loop_t loop;
   uv_loop_init(&loop);
   uv_signal_t sigint, sigterm, sighup;

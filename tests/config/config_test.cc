@@ -482,6 +482,55 @@ TEST(ExtensionsTest, EmptyHttpListenMeansOff) {
   EXPECT_TRUE(ParseConfig("http:\naccounts:\ndyndns:\n", kSource).ok());
 }
 
+TEST(ExtensionsTest, HttpsListenersAndCertificate) {
+  Result<Config> config = ParseConfig(
+      "http:\n"
+      "  tls_listen: [\"0.0.0.0:8443\", \"[::1]\", \"127.0.0.1\"]\n"
+      "  tls: {cert: /etc/updns/cert.pem, key: key.pem}\n",
+      kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const HttpConfig& http = config->http;
+  EXPECT_TRUE(http.listen.empty());
+  EXPECT_TRUE(http.enabled()) << "HTTPS alone starts the HTTP service";
+  ASSERT_EQ(http.tls_listen.size(), 3u);
+  EXPECT_EQ(http.tls_listen[0].port(), 8443);
+  EXPECT_EQ(http.tls_listen[1].family(), AF_INET6);
+  EXPECT_EQ(http.tls_listen[1].port(), 443);
+  EXPECT_EQ(http.tls_listen[2].port(), 443);
+  EXPECT_EQ(http.tls.cert, "/etc/updns/cert.pem");
+  EXPECT_EQ(http.tls.key, "key.pem");  // as written; the server reads it
+
+  config = ParseConfig("http:\n  listen: [\"127.0.0.1:80\"]\n  tls_listen: [\"127.0.0.1:443\"]\n"
+                       "  tls:\n    cert: c.pem\n    key: k.pem\n",
+                       kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->http.listen.size(), 1u);
+  EXPECT_EQ(config->http.tls_listen.size(), 1u);
+  EXPECT_FALSE(ParseConfig("zones: []\n", kSource)->http.enabled());
+}
+
+TEST(ExtensionsTest, HttpsErrorsNameTheKey) {
+  EXPECT_TRUE(Says(ErrorOf("http:\n  listen: []\n  tls_listen: [\"127.0.0.1:443\"]\n"), 3,
+                   {"key 'http.tls_listen'", "needs 'http.tls'", "cert", "key"}));
+  EXPECT_TRUE(Says(ErrorOf("http:\n  listen: [\"127.0.0.1:80\"]\n  tls: {cert: c.pem, key: k.pem}\n"), 3,
+                   {"key 'http.tls'", "'http.tls_listen' is missing or empty", "0.0.0.0:443"}));
+  EXPECT_TRUE(Says(ErrorOf("http:\n  tls_listen: []\n  tls: {cert: c.pem, key: k.pem}\n"), 3,
+                   {"key 'http.tls'", "'http.tls_listen' is missing or empty"}));
+  EXPECT_TRUE(Says(ErrorOf("http:\n  tls_listen: [\"127.0.0.1:443\"]\n  tls:\n    cert: c.pem\n"), 3,
+                   {"key 'http.tls'", "missing key 'key'", "PEM private key"}));
+  EXPECT_TRUE(Says(ErrorOf("http:\n  tls_listen: [\"127.0.0.1:443\"]\n  tls: {key: k.pem}\n"), 3,
+                   {"key 'http.tls'", "missing key 'cert'"}));
+  EXPECT_TRUE(Says(ErrorOf("http:\n  tls_listen: [\"127.0.0.1:443\"]\n  tls:\n    cert: \"\"\n    key: k\n"), 4,
+                   {"key 'http.tls.cert'", "got an empty string"}));
+  EXPECT_TRUE(Says(ErrorOf("http:\n  tls_listen: [\"127.0.0.1:443\"]\n  tls: {cert: c, keyfile: k}\n"), 3,
+                   {"key 'http.tls.keyfile'", "unknown key", "cert, key"}));
+  EXPECT_TRUE(Says(ErrorOf("http:\n  tls_listen:\n    - localhost:443\n"), 3,
+                   {"key 'http.tls_listen[0]'", "not an address"}));
+  EXPECT_TRUE(Says(ErrorOf("http:\n  listen: [\"127.0.0.1:8443\"]\n  tls_listen: [\"127.0.0.1@8443\"]\n"
+                           "  tls: {cert: c, key: k}\n"),
+                   3, {"key 'http.tls_listen'", "also in 'http.listen'", "either HTTP or HTTPS"}));
+}
+
 TEST(ExtensionsTest, Errors) {
   EXPECT_TRUE(Says(ErrorOf("http:\n  listen: [\"localhost:80\"]\n"), 2,
                    {"key 'http.listen[0]'", "not an address", "127.0.0.1:8053"}));

@@ -285,8 +285,9 @@ class HttpUpdnsd {
   // with a message when it cannot be started.
   bool StartProcess(std::string* error) {
     std::filesystem::remove(log_path());
-    return process_.Start({UPDNSD_PATH, "--config", config_path().string()}, dir_.path(),
-                          log_path(), log_path(), error);
+    std::vector<std::string> argv = {UPDNSD_PATH, "--config", config_path().string()};
+    argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+    return process_.Start(argv, dir_.path(), log_path(), log_path(), error);
   }
 
   // The start of a config: DNS on dns_port_ (one worker), the store in the
@@ -324,6 +325,7 @@ class HttpUpdnsd {
   Process process_;
   uint16_t dns_port_ = 0;
   uint16_t http_port_ = 0;
+  std::vector<std::string> extra_args_;  // for updnsd after --config, e.g. "--verbose"
 };
 
 // updnsd serving dyn.example (from a zone file in its temp dir) over UDP and
