@@ -100,6 +100,9 @@ struct HttpConfig {
   unsigned login_per_name = 10;
   unsigned login_per_address = 30;
   unsigned login_window_seconds = 300;
+  // Who may GET /metrics: clients in these prefixes; empty = everyone
+  // (others get 403).
+  std::vector<Prefix> metrics_allow;
 };
 
 struct AccountsConfig {

@@ -411,8 +411,11 @@ void Dispatch(Connection* c) {
   try {
     server.handler(conn.parser.request(), [slot](HttpResponse r) { slot->Send(std::move(r)); });
   } catch (...) {  // a handler bug must not unwind through libuv
-    Log(LogLevel::kError, "http handler failed on %s %s: %s", conn.parser.request().method.c_str(),
-        conn.parser.request().path.c_str(), CurrentExceptionText());
+    Log(LogLevel::kError, "http_handler_failed",
+        {{"method", conn.parser.request().method},
+         {"path", conn.parser.request().path},
+         {"peer", conn.parser.request().peer_text},
+         {"error", CurrentExceptionText()}});
     slot->Send(ErrorResponse(500));  // ignored if the handler already replied
   }
 }
@@ -457,7 +460,7 @@ void HttpServer::Impl::RunTasks() {
     try {
       task();
     } catch (...) {
-      Log(LogLevel::kError, "http loop task failed: %s", CurrentExceptionText());
+      Log(LogLevel::kError, "http_task_failed", {{"error", CurrentExceptionText()}});
     }
   }
 }
