@@ -1,12 +1,13 @@
 // updnsd: the updns daemon. Runs in the foreground and logs to stderr.
+#include <uv.h>
+
 #include <pthread.h>
 #include <sched.h>
-#include <uv.h>
 
 #include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <map>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -192,8 +193,12 @@ int main(int argc, char** argv) {
   }
   // Declared before the services: replies they still hold count into it.
   server::UpdateCounters update_counters;
-  server::MetricsSources metrics{&writer, mailer->get(),    notifier->get(),           store->get(),
-                                 {},      &update_counters, config->http.metrics_allow};
+  server::MetricsSources metrics{.writer = &writer,
+                                 .mailer = mailer->get(),
+                                 .notifier = notifier->get(),
+                                 .store = store->get(),
+                                 .updates = &update_counters,
+                                 .allow = config->http.metrics_allow};
   for (const auto& worker : workers) metrics.loops.push_back(&worker->counters());
   std::unique_ptr<server::DyndnsService> dyndns;
   std::unique_ptr<server::ApiService> api;
