@@ -16,11 +16,16 @@ namespace {
 
 const std::string kHost = "home.dyn.example";
 
-// DyndnsDaemon with http.metrics_allow set (absent when `allow` is empty).
+// DyndnsDaemon with http.metrics_allow set (absent when `allow` is empty),
+// and a TXT RRset too large for a 512-byte UDP answer at big.dyn.example.
 class MetricsDaemon : public DyndnsDaemon {
  public:
   bool Start(const std::string& allow, std::string* error) {
     auto config = [&] {
+      // StartFresh has written the zone file just before it asks for the config.
+      std::string zone = ZoneText();
+      for (int i = 0; i < 8; ++i) zone += "big IN TXT \"" + std::string(100, 'a' + i) + "\"\n";
+      WriteFile(zone_path(), zone);
       std::string text = ConfigText(DyndnsOptions{});
       if (!allow.empty()) {
         size_t at = text.find("dyndns:\n");
@@ -109,11 +114,18 @@ TEST_F(MetricsTest, EveryKindOfRequestMovesItsSeriesByExactlyWhatWasSent) {
   ASSERT_TRUE(before.ok());
 
   // DNS: 3 SOA over UDP, 2 SOA over TCP, 1 TXT for a name that is not there,
-  // 1 question outside our zones (REFUSED).
+  // 1 question outside our zones (REFUSED), a large TXT over UDP and TCP.
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(Udp("dyn.example.", LDNS_RR_TYPE_SOA));
   for (int i = 0; i < 2; ++i) ASSERT_TRUE(Tcp("dyn.example.", LDNS_RR_TYPE_SOA));
   ASSERT_TRUE(Udp("nothere.dyn.example.", LDNS_RR_TYPE_TXT));
   ASSERT_TRUE(Tcp("www.example.org.", LDNS_RR_TYPE_AAAA));
+  // 8 x 100 bytes of TXT: truncated over UDP without EDNS, whole over TCP.
+  std::optional<Bytes> truncated = Udp("big.dyn.example.", LDNS_RR_TYPE_TXT);
+  ASSERT_TRUE(truncated && truncated->size() >= 12);
+  EXPECT_TRUE((*truncated)[2] & 0x02) << "TC";
+  std::optional<Bytes> whole = Tcp("big.dyn.example.", LDNS_RR_TYPE_TXT);
+  ASSERT_TRUE(whole && whole->size() > 800);
+  EXPECT_FALSE((*whole)[2] & 0x02);
   // dyndns2: good, nochg, badauth.
   std::string target = "/nic/update?hostname=" + kHost + "&myip=198.51.100.7";
   EXPECT_EQ(Get(target, BasicAuth(kHost, token)).body, "good 198.51.100.7\n");
@@ -141,13 +153,16 @@ TEST_F(MetricsTest, EveryKindOfRequestMovesItsSeriesByExactlyWhatWasSent) {
   EXPECT_EQ(moved(Queries("tcp", "SOA", "NOERROR")), 2);
   EXPECT_EQ(moved(Queries("udp", "TXT", "NXDOMAIN")), 1);
   EXPECT_EQ(moved(Queries("tcp", "AAAA", "REFUSED")), 1);
-  EXPECT_EQ(moved("updns_dns_truncated_total{proto=\"udp\"}"), 0);
-  // Every answered query is in exactly one series: 7 in all.
+  EXPECT_EQ(moved(Queries("udp", "TXT", "NOERROR")), 1);
+  EXPECT_EQ(moved(Queries("tcp", "TXT", "NOERROR")), 1);
+  EXPECT_EQ(moved("updns_dns_truncated_total{proto=\"udp\"}"), 1);
+  EXPECT_EQ(moved("updns_dns_truncated_total{proto=\"tcp\"}"), 0);
+  // Every answered query is in exactly one series: 9 in all.
   double all_queries = 0;
   for (const auto& [series, value] : after.samples)
     if (series.rfind("updns_dns_queries_total", 0) == 0)
       all_queries += value - before.Value(series);
-  EXPECT_EQ(all_queries, 7);
+  EXPECT_EQ(all_queries, 9);
 
   EXPECT_EQ(moved(Updates("dyndns2", "good")), 1);
   EXPECT_EQ(moved(Updates("dyndns2", "nochg")), 1);
