@@ -15,6 +15,9 @@ namespace updns::test {
 namespace {
 
 const std::string kHost = "home.dyn.example";
+constexpr const char* kUpdateSecret = "ZGRucy1zZWNyZXQ=";
+constexpr const char* kTransferSecret = "eGZyLXNlY3JldA==";
+constexpr const char* kWrongSecret = "bm90LXRoZS1zZWNyZXQ=";
 
 // DyndnsDaemon with http.metrics_allow set (absent when `allow` is empty),
 // and a TXT RRset too large for a 512-byte UDP answer at big.dyn.example.
@@ -27,6 +30,13 @@ class MetricsDaemon : public DyndnsDaemon {
       for (int i = 0; i < 8; ++i) zone += "big IN TXT \"" + std::string(100, 'a' + i) + "\"\n";
       WriteFile(zone_path(), zone);
       std::string text = ConfigText(DyndnsOptions{});
+      // Keys for RFC 2136 and transfers (the zone is the config's last part).
+      text.insert(text.find("zones:\n"),
+                  "keys:\n  - {name: ddns-key, algorithm: hmac-sha256, secret: " +
+                      std::string(kUpdateSecret) +
+                      "}\n  - {name: xfr-key, algorithm: hmac-sha384, secret: " +
+                      std::string(kTransferSecret) + "}\n");
+      text += "    transfer: [xfr-key]\n    update:\n      - {key: ddns-key}\n";
       if (!allow.empty()) {
         size_t at = text.find("dyndns:\n");
         text.insert(at, "  metrics_allow: " + allow + "\n");
@@ -212,6 +222,54 @@ TEST_F(MetricsTest, EveryKindOfRequestMovesItsSeriesByExactlyWhatWasSent) {
   EXPECT_NE(daemon_.log().find(" level=info event=rfc2136_refused peer=127.0.0.1 "),
             std::string::npos)
       << "the refusal names its peer";
+}
+
+// RFC 2136 by rcode and zone transfers, driven by nsupdate and kdig.
+TEST_F(MetricsTest, SignedUpdatesAndTransfersAreCountedByOutcome) {
+  if (!HaveProgram("nsupdate") || !HaveProgram("kdig"))
+    GTEST_SKIP() << "nsupdate or kdig is not installed";
+  ASSERT_NO_FATAL_FAILURE(StartDaemon());
+  auto nsupdate = [&](const std::string& secret, const std::string& commands) {
+    std::string script = "server 127.0.0.1 " + std::to_string(daemon_.dns_port()) +
+                         "\nzone dyn.example\n" + commands + "send\n";
+    return RunCommand({"nsupdate", "-y", "hmac-sha256:ddns-key:" + secret}, script, daemon_.dir());
+  };
+  auto kdig = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {
+        "kdig", "@127.0.0.1", "-p", std::to_string(daemon_.dns_port()), "+time=5", "+retry=0"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, "", daemon_.dir());
+  };
+  PrometheusText before = Scrape();
+
+  CommandResult added = nsupdate(kUpdateSecret, "update add t.dyn.example 300 A 192.0.2.11\n");
+  EXPECT_EQ(added.exit_code, 0) << added.Describe();
+  CommandResult unmet = nsupdate(
+      kUpdateSecret, "prereq yxrrset nothing.dyn.example A\nupdate delete t.dyn.example\n");
+  EXPECT_NE(unmet.exit_code, 0) << unmet.Describe();
+  CommandResult bad_key = nsupdate(kWrongSecret, "update add u.dyn.example 300 A 192.0.2.12\n");
+  EXPECT_NE(bad_key.exit_code, 0) << bad_key.Describe();
+  CommandResult axfr =
+      kdig({"dyn.example", "AXFR", "-y", std::string("hmac-sha384:xfr-key:") + kTransferSecret});
+  EXPECT_EQ(axfr.exit_code, 0) << axfr.Describe();
+  CommandResult refused_axfr = kdig({"dyn.example", "AXFR"});
+  EXPECT_NE(refused_axfr.exit_code, 0) << refused_axfr.Describe();
+
+  PrometheusText after = Scrape();
+  ASSERT_TRUE(after.ok());
+  auto moved = [&](const std::string& series) {
+    return after.Value(series) - before.Value(series);
+  };
+  EXPECT_EQ(moved(Updates("rfc2136", "NOERROR")), 1);
+  EXPECT_EQ(moved(Updates("rfc2136", "NXRRSET")), 1);
+  EXPECT_EQ(moved(Updates("rfc2136", "NOTAUTH")), 1);
+  EXPECT_EQ(moved("updns_transfers_total{type=\"AXFR\",result=\"served\"}"), 1);
+  EXPECT_EQ(moved("updns_transfers_total{type=\"AXFR\",result=\"refused\"}"), 1);
+  EXPECT_EQ(moved("updns_transfers_total{type=\"IXFR\",result=\"served\"}"), 0);
+  EXPECT_GE(moved("updns_writer_commits_total"), 1);
+  EXPECT_NE(daemon_.log().find(" event=transfer_refused type=AXFR zone=dyn.example. "
+                               "peer=127.0.0.1 key=- msg="),
+            std::string::npos);
 }
 
 TEST_F(MetricsTest, MetricsAllowRefusesAddressesOutsideItsPrefixes) {
