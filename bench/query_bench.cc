@@ -8,6 +8,9 @@
 //   BM_RespondNxdomain   whole path for a name that does not exist
 //   BM_RespondWildcard   whole path for a name a wildcard answers
 //   BM_RespondReferral   whole path for a name below a delegation
+//   BM_RespondHitCounted BM_RespondHit plus the query loop's metrics counting
+//                        (server::DnsCounters::CountAnswer), to compare
+//   BM_CountAnswer       the counting alone
 // Every Respond benchmark reports allocs/query (must be 0) from a counting
 // operator new in this binary.
 //
@@ -25,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "server/dns_counters.h"
 #include "storage/node.h"
 #include "storage/schema.h"
 #include "storage/store.h"
@@ -181,7 +185,9 @@ void BM_NodeLookup(benchmark::State& state) {
   }
 }
 
-void RespondLoop(benchmark::State& state, const std::vector<std::vector<uint8_t>>& queries) {
+// With `counters`, each answer is counted as a query loop counts it.
+void RespondLoop(benchmark::State& state, const std::vector<std::vector<uint8_t>>& queries,
+                 server::DnsCounters* counters = nullptr) {
   Fixture& f = StoreWith(state.range(0));
   uint8_t out[4096];
   size_t i = 0;
@@ -197,7 +203,10 @@ void RespondLoop(benchmark::State& state, const std::vector<std::vector<uint8_t>
     }
     if (i == 1) before = allocations.load();
     const auto& q = queries[i++ % queries.size()];
-    benchmark::DoNotOptimize(f.responder->Respond(q.data(), q.size(), zone::Transport::kUdp, out, sizeof out));
+    size_t size = f.responder->Respond(q.data(), q.size(), zone::Transport::kUdp, out, sizeof out);
+    benchmark::DoNotOptimize(size);
+    if (counters && size != 0 && size != zone::Responder::kHandOff)
+      counters->CountAnswer(zone::Transport::kUdp, f.responder->last_query(), out);
   }
   f.responder->EndBatch();
   double counted = double(allocations.load() - before);
@@ -207,6 +216,24 @@ void RespondLoop(benchmark::State& state, const std::vector<std::vector<uint8_t>
 void BM_RespondHit(benchmark::State& state) {
   if (!SizeEnabled(state.range(0))) return state.SkipWithError("size disabled");
   RespondLoop(state, HostQueries(state.range(0)));
+}
+void BM_RespondHitCounted(benchmark::State& state) {
+  if (!SizeEnabled(state.range(0))) return state.SkipWithError("size disabled");
+  auto counters = std::make_unique<server::DnsCounters>();
+  RespondLoop(state, HostQueries(state.range(0)), counters.get());
+  benchmark::DoNotOptimize(counters->queries[0][0][0].value());
+}
+void BM_CountAnswer(benchmark::State& state) {
+  auto counters = std::make_unique<server::DnsCounters>();
+  zone::Query query;
+  std::vector<uint8_t> packet = QueryPacket("host-1.dyn.example", 1);
+  (void)zone::ParseQuery(packet.data(), packet.size(), query);
+  uint8_t answer[12] = {0, 1, 0x84, 0, 0, 1, 0, 1, 0, 0, 0, 0};
+  for (auto _ : state) {
+    counters->CountAnswer(zone::Transport::kUdp, query, answer);
+    benchmark::ClobberMemory();
+  }
+  benchmark::DoNotOptimize(counters->queries[0][0][0].value());
 }
 void BM_RespondNxdomain(benchmark::State& state) {
   if (!SizeEnabled(state.range(0))) return state.SkipWithError("size disabled");
@@ -226,6 +253,8 @@ BENCHMARK(BM_ParseQuery);
 BENCHMARK(BM_ZoneFind)->SIZES;
 BENCHMARK(BM_NodeLookup)->SIZES;
 BENCHMARK(BM_RespondHit)->SIZES;
+BENCHMARK(BM_RespondHitCounted)->SIZES;
+BENCHMARK(BM_CountAnswer);
 BENCHMARK(BM_RespondNxdomain)->SIZES;
 BENCHMARK(BM_RespondWildcard)->SIZES;
 BENCHMARK(BM_RespondReferral)->SIZES;

@@ -326,6 +326,7 @@ class Reader {
   Status ReadHttp(const Item& item, HttpConfig& http) const;
   Status ReadTls(const Item& item, TlsConfig& tls) const;
   Status ReadLoginThrottle(const Item& item, HttpConfig& http) const;
+  Status ReadMetricsAllow(const Item& item, HttpConfig& http) const;
   Status ReadAccounts(const Item& item, AccountsConfig& accounts) const;
   Status ReadDyndns(const Item& item, DyndnsConfig& dyndns) const;
   Status ReadStorage(const Item& item, StorageConfig& storage) const;
@@ -527,7 +528,7 @@ Status Reader::ReadListen(const Item& item, const ListenSyntax& syntax, std::vec
 Status Reader::ReadHttp(const Item& item, HttpConfig& http) const {
   Result<std::vector<Field>> fields =
       Fields(item, {"listen", "tls_listen", "tls", "max_request_size", "max_body_size", "read_timeout",
-                    "idle_timeout", "max_connections", "login_throttle"});
+                    "idle_timeout", "max_connections", "login_throttle", "metrics_allow"});
   if (!fields.ok()) return fields.status();
   const Item* tls_listen = nullptr;
   const Item* tls = nullptr;
@@ -553,6 +554,8 @@ Status Reader::ReadHttp(const Item& item, HttpConfig& http) const {
       status = ReadInteger(value, 1, kMaxTimeoutMs, http.idle_timeout_ms);
     } else if (field.key == "login_throttle") {
       status = ReadLoginThrottle(value, http);
+    } else if (field.key == "metrics_allow") {
+      status = ReadMetricsAllow(value, http);
     } else {
       status = ReadInteger(value, 1, kMaxHttpConnections, http.max_connections);
     }
@@ -611,6 +614,20 @@ Status Reader::ReadLoginThrottle(const Item& item, HttpConfig& http) const {
       status = ReadInteger(field.value, 1, 86400, http.login_window_seconds);
     }
     if (!status.ok()) return status;
+  }
+  return Status::Ok();
+}
+
+Status Reader::ReadMetricsAllow(const Item& item, HttpConfig& http) const {
+  constexpr const char* kWhat = "address prefixes, e.g. [127.0.0.0/8, \"::1\"]";
+  Result<std::vector<Item>> elements = Elements(item, kWhat);
+  if (!elements.ok()) return elements.status();
+  for (const Item& element : *elements) {
+    Result<std::string> text = Text(element, Cat("an address prefix (", kWhat, ")"));
+    if (!text.ok()) return text.status();
+    Result<Prefix> prefix = ParsePrefix(*text);
+    if (!prefix.ok()) return Error(element, prefix.status().message());
+    http.metrics_allow.push_back(std::move(prefix).value());
   }
   return Status::Ok();
 }

@@ -113,6 +113,9 @@ struct HttpConfig {
   unsigned login_per_name = 10;
   unsigned login_per_address = 30;
   unsigned login_window_seconds = 300;
+  // Who may GET /metrics: clients in these prefixes; empty = everyone
+  // (others get 403).
+  std::vector<Prefix> metrics_allow;
 
   bool enabled() const { return !listen.empty() || !tls_listen.empty(); }
 };

@@ -45,7 +45,7 @@ uint64_t Now() { return static_cast<uint64_t>(std::time(nullptr)); }
 // --- Answers -----------------------------------------------------------------
 
 HttpResponse StoreError(const Status& status) {
-  Log(LogLevel::kError, "api: %s", std::string(status.message()).c_str());
+  Log(LogLevel::kError, "api_store_failed", {{"error", status}});
   return Error(503, "store_error",
                "The change could not be stored; nothing was changed. Try again later.");
 }
@@ -196,7 +196,7 @@ void ApiService::Impl::Mutate(ApplyFn apply, HttpReply reply) {
         try {
           *answer = apply(txn, context);
         } catch (const std::exception& e) {
-          Log(LogLevel::kError, "api: request failed: %s", e.what());
+          Log(LogLevel::kError, "api_request_failed", {{"error", e.what()}});
           *answer =
               Refuse(Error(500, "internal_error", "The request failed; nothing was changed."));
         }
@@ -239,9 +239,9 @@ void ApiService::Impl::RunPasswordCheck(HttpReply& reply, const LoginThrottle::A
       check(std::move(reply));
     } catch (const std::exception& e) {
       // `reply` may be gone; an unanswered request gets the server's 500.
-      Log(LogLevel::kError, "api: password check failed: %s", e.what());
+      Log(LogLevel::kError, "api_password_check_failed", {{"error", e.what()}});
     } catch (...) {
-      Log(LogLevel::kError, "api: password check failed");
+      Log(LogLevel::kError, "api_password_check_failed", {{"error", "unknown exception"}});
     }
     pending_checks.fetch_sub(1);
   });
@@ -265,8 +265,7 @@ void ApiService::Impl::MaybePurgeSessions(uint64_t now) {
       },
       [](const Status& status) {
         if (!status.ok()) {
-          Log(LogLevel::kWarning, "api: purging expired sessions failed: %s",
-              std::string(status.message()).c_str());
+          Log(LogLevel::kWarning, "api_session_purge_failed", {{"error", status}});
         }
       }));
 }

@@ -65,8 +65,9 @@ size_t ErrorAnswer(const uint8_t* request, size_t size, uint8_t rcode, uint8_t* 
 size_t Sign(uint8_t* out, size_t capacity, size_t size, const tsig::Verified& request) {
   auto signed_answer = tsig::SignResponse(std::span<uint8_t>(out, capacity), size, request, Now());
   if (!signed_answer.ok()) {
-    Log(LogLevel::kWarning, "tsig: cannot sign an answer: %s",
-        std::string(signed_answer.status().message()).c_str());
+    Log(LogLevel::kWarning, "tsig_sign_failed",
+        {{"key", zone::TextFromWireName(request.key_name.view())},
+         {"error", signed_answer.status()}});
     return size;
   }
   return signed_answer->size;
@@ -160,20 +161,20 @@ size_t TransferSession::Next(uint8_t* out, size_t capacity) {
   if (!signed_message.ok()) {
     // The stream reserved room for the record, so this is a bug; the
     // secondary would reject the unsigned message, and end the transfer.
-    Log(LogLevel::kError, "transfer: cannot sign a message: %s",
-        std::string(signed_message.status().message()).c_str());
+    Log(LogLevel::kError, "transfer_sign_failed", {{"error", signed_message.status()}});
     return 0;
   }
   return signed_message->size;
 }
 
 DnsControl::DnsControl(const storage::Store& store, DnsPolicyPtr policy, update::Writer* writer,
-                       uint16_t udp_payload, Deliver deliver)
+                       uint16_t udp_payload, Deliver deliver, DnsCounters* counters)
     : store_(store),
       policy_(std::move(policy)),
       writer_(writer),
       udp_payload_(udp_payload),
-      deliver_(std::move(deliver)) {}
+      deliver_(std::move(deliver)),
+      counters_(counters ? counters : &unused_counters_) {}
 
 void DnsControl::SetPolicy(DnsPolicyPtr policy) {
   policy_ = policy ? std::move(policy) : std::make_shared<DnsPolicy>();
@@ -188,8 +189,8 @@ DnsControl::Outcome DnsControl::Handle(uint8_t* message, size_t size, zone::Tran
   auto transfer = zone::ParseTransferRequest(message, size);
   if (transfer.ok()) return HandleTransfer(message, size, *transfer, transport, peer, out, capacity);
   if (transfer.status().code() == Status::Code::kInvalid) {
-    Log(LogLevel::kDebug, "transfer request from %s: %s", AddressText(peer).c_str(),
-        std::string(transfer.status().message()).c_str());
+    Log(LogLevel::kDebug, "transfer_malformed",
+        {{"peer", AddressText(peer)}, {"error", transfer.status()}});
     return {Outcome::Kind::kAnswer, ErrorAnswer(message, size, kFormErr, out, capacity)};
   }
   return HandleSignedQuery(message, size, transport, responder, out, capacity);
@@ -224,6 +225,7 @@ DnsControl::Outcome DnsControl::HandleUpdate(uint8_t* message, size_t size, cons
                                              uint8_t* out, size_t capacity, uint64_t ticket) {
   size_t limit = std::min(capacity, kMaxUpdateAnswer);
   auto answer = [&](uint8_t rcode) {
+    counters_->updates[RcodeSlot(rcode)].Add();
     return Outcome{Outcome::Kind::kAnswer, update::BuildUpdateResponse(message, size, rcode, out, limit)};
   };
   tsig::Verified verified =
@@ -233,17 +235,18 @@ DnsControl::Outcome DnsControl::HandleUpdate(uint8_t* message, size_t size, cons
     case tsig::Outcome::kOk:
       break;
     case tsig::Outcome::kUnsigned:
-      Log(LogLevel::kInfo, "update from %s refused: not signed (UPDATE needs a TSIG key)",
-          client.c_str());
+      Log(LogLevel::kInfo, "rfc2136_refused",
+          {{"peer", client}, {"msg", "not signed (UPDATE needs a TSIG key)"}});
       return answer(kRefused);
     case tsig::Outcome::kFormErr:
       return answer(kFormErr);
     case tsig::Outcome::kInternal:
       return answer(kServFail);
     default: {
-      Log(LogLevel::kInfo, "update from %s refused: TSIG %s (key %s)", client.c_str(),
-          std::string(tsig::OutcomeName(verified.outcome)).c_str(),
-          zone::TextFromWireName(verified.key_name.view()).c_str());
+      Log(LogLevel::kInfo, "rfc2136_refused",
+          {{"peer", client},
+           {"key", zone::TextFromWireName(verified.key_name.view())},
+           {"tsig", tsig::OutcomeName(verified.outcome)}});
       Outcome outcome = answer(kNotAuth);
       if (outcome.size != 0) outcome.size = Sign(out, limit, outcome.size, verified);
       return outcome;
@@ -253,8 +256,8 @@ DnsControl::Outcome DnsControl::HandleUpdate(uint8_t* message, size_t size, cons
   auto parsed = update::ParseUpdateMessage(message, size);
   if (!parsed.ok() || writer_ == nullptr) {
     if (!parsed.ok()) {
-      Log(LogLevel::kInfo, "update from %s (key %s): malformed: %s", client.c_str(),
-          KeyText(verified).c_str(), std::string(parsed.status().message()).c_str());
+      Log(LogLevel::kInfo, "rfc2136_malformed",
+          {{"peer", client}, {"key", KeyText(verified)}, {"error", parsed.status()}});
     }
     Outcome outcome = answer(parsed.ok() ? kRefused : kFormErr);
     if (outcome.size != 0) outcome.size = Sign(out, limit, outcome.size, verified);
@@ -289,15 +292,22 @@ DnsControl::Outcome DnsControl::HandleTransfer(uint8_t* message, size_t size,
   std::string zone_name = zone::TextFromWireName(request.zone);
   std::string client = AddressText(peer);
   bool is_signed = verified.outcome == tsig::Outcome::kOk;
+  size_t kind_slot = request.qtype == zone::type::kAXFR ? 0 : 1;
   auto refuse = [&](uint8_t rcode, const char* why) {
-    Log(LogLevel::kInfo, "%s of %s for %s (key %s) refused: %s", kind, zone_name.c_str(), client.c_str(),
-        KeyText(verified).c_str(), why);
+    counters_->transfers_refused[kind_slot].Add();
+    Log(LogLevel::kInfo, "transfer_refused",
+        {{"type", kind},
+         {"zone", zone_name},
+         {"peer", client},
+         {"key", KeyText(verified)},
+         {"msg", why}});
     size_t answer = ErrorAnswer(message, size, rcode, out, capacity);
     if (answer != 0 && (is_signed || IsTsigError(verified.outcome)))
       answer = Sign(out, capacity, answer, verified);
     return Outcome{Outcome::Kind::kAnswer, answer};
   };
   if (verified.outcome == tsig::Outcome::kFormErr || verified.outcome == tsig::Outcome::kInternal) {
+    counters_->transfers_refused[kind_slot].Add();
     return {Outcome::Kind::kAnswer,
             ErrorAnswer(message, size, verified.outcome == tsig::Outcome::kFormErr ? kFormErr : kServFail,
                         out, capacity)};
@@ -319,27 +329,37 @@ DnsControl::Outcome DnsControl::HandleTransfer(uint8_t* message, size_t size,
     // the client is current, TC otherwise (RFC 1995 §2).
     if (request.qtype == zone::type::kAXFR) return refuse(kRefused, "AXFR over UDP");
     auto txn = store_.BeginRead();
-    if (!txn.ok()) return {Outcome::Kind::kAnswer, ErrorAnswer(message, size, kServFail, out, capacity)};
+    if (!txn.ok()) {
+      counters_->transfers_refused[kind_slot].Add();
+      return {Outcome::Kind::kAnswer, ErrorAnswer(message, size, kServFail, out, capacity)};
+    }
     size_t limit = request.has_edns ? std::min<size_t>(capacity, udp_payload_) : 512;
     size_t answer = zone::AnswerIxfrOverUdp(*txn, request, options, out, limit);
     if (answer != 0 && is_signed) answer = Sign(out, limit, answer, verified);
+    counters_->transfers_served[kind_slot].Add();
     return {Outcome::Kind::kAnswer, answer};
   }
   if (active_transfers_ >= kMaxTransfers)
     return refuse(kRefused, "too many transfers in progress on this loop; the secondary retries");
   auto stream = zone::TransferStream::Start(store_, request, options);
   if (!stream.ok()) {
-    Log(LogLevel::kWarning, "%s of %s for %s: %s", kind, zone_name.c_str(), client.c_str(),
-        std::string(stream.status().message()).c_str());
+    counters_->transfers_refused[kind_slot].Add();
+    Log(LogLevel::kWarning, "transfer_failed",
+        {{"type", kind}, {"zone", zone_name}, {"peer", client}, {"error", stream.status()}});
     uint8_t rcode = stream.status().code() == Status::Code::kNotFound ? kNotAuth : kServFail;
     size_t answer = ErrorAnswer(message, size, rcode, out, capacity);
     if (answer != 0 && is_signed) answer = Sign(out, capacity, answer, verified);
     return {Outcome::Kind::kAnswer, answer};
   }
-  static constexpr const char* kFormats[] = {"full (AXFR format)", "incremental", "up to date"};
-  Log(LogLevel::kInfo, "%s of %s serial %u for %s (key %s): %s", kind, zone_name.c_str(),
-      (*stream)->serial(), client.c_str(), KeyText(verified).c_str(),
-      kFormats[static_cast<int>((*stream)->format())]);
+  static constexpr const char* kFormats[] = {"full", "incremental", "up_to_date"};
+  Log(LogLevel::kInfo, "transfer",
+      {{"type", kind},
+       {"zone", zone_name},
+       {"serial", (*stream)->serial()},
+       {"peer", client},
+       {"key", KeyText(verified)},
+       {"format", kFormats[static_cast<int>((*stream)->format())]}});
+  counters_->transfers_served[kind_slot].Add();
   Outcome outcome;
   outcome.kind = Outcome::Kind::kTransfer;
   outcome.transfer = std::make_unique<TransferSession>(

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "server/dns_counters.h"
 #include "storage/store.h"
 #include "tsig/tsig.h"
 #include "update/rfc2136.h"
@@ -85,9 +86,11 @@ class DnsControl {
 
   // `writer` may be null: UPDATE is then refused. `deliver` must be
   // thread-safe; it is called on the writer thread (or at once from
-  // Handle() when the writer refuses work).
+  // Handle() when the writer refuses work). `counters`, when given, is the
+  // loop's (it must outlive this): UPDATEs answered at once and transfers
+  // are counted there; the loop counts the UPDATE answers `deliver` gets.
   DnsControl(const storage::Store& store, DnsPolicyPtr policy, update::Writer* writer,
-             uint16_t udp_payload, Deliver deliver);
+             uint16_t udp_payload, Deliver deliver, DnsCounters* counters = nullptr);
 
   // A reload's keys and rules, for the messages handled from now on;
   // transfers already running keep the policy they started with.
@@ -125,6 +128,8 @@ class DnsControl {
   update::Writer* writer_;
   uint16_t udp_payload_;
   Deliver deliver_;
+  DnsCounters* counters_;
+  DnsCounters unused_counters_;  // counters_ when none were given
   unsigned active_transfers_ = 0;
 };
 

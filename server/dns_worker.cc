@@ -92,6 +92,7 @@ struct DnsWorker::Impl {
   uv_async_t stop_async{};
   std::unique_ptr<zone::Responder> responder;
   std::unique_ptr<DnsControl> control;
+  DnsCounters counters;
   std::vector<std::unique_ptr<UdpListener>> udp;
   std::vector<std::unique_ptr<TcpListener>> tcp;
   std::list<TcpConnection*> connections;
@@ -260,6 +261,9 @@ void OnUdpReadable(uv_poll_t* handle, int status, int) {
           back.peer_length = in.msg_namelen;
           back.control_length = listener->pktinfo ? ReplyControl(in, back.control) : 0;
         }
+      } else if (size != 0) {
+        w.counters.CountAnswer(zone::Transport::kUdp, w.responder->last_query(),
+                               w.out_buffers[answers]);
       }
       if (size == 0) continue;
       if (w.options.rrl && size >= zone::kHeaderSize) {
@@ -267,10 +271,15 @@ void OnUdpReadable(uv_poll_t* handle, int status, int) {
         AnswerClass kind = Classify(w.out_buffers[answers], *w.responder, &name);
         auto verdict = w.options.rrl->Account(reinterpret_cast<const sockaddr*>(&w.peers[i]), kind,
                                               name, NowMs(&w.loop));
-        if (verdict == ResponseRateLimiter::Verdict::kDrop) continue;
+        if (verdict == ResponseRateLimiter::Verdict::kDrop) {
+          w.counters.rrl_dropped.Add();
+          continue;
+        }
         if (verdict == ResponseRateLimiter::Verdict::kSlip) {
           // TC and the question only: a real client comes back over TCP.
           uint8_t* a = w.out_buffers[answers];
+          w.counters.rrl_slipped.Add();
+          if (!(a[2] & 0x02)) w.counters.CountTruncated(zone::Transport::kUdp);
           a[2] |= 0x02;
           std::memset(a + 6, 0, 6);
           size = zone::kHeaderSize + w.responder->last_query().question.size();
@@ -424,6 +433,8 @@ void ProcessMessages(TcpConnection* c) {
     } else if (size == 0) {
       ok = false;  // not a query: this peer is not speaking DNS to us
       break;
+    } else {
+      w.counters.CountAnswer(zone::Transport::kTcp, w.responder->last_query(), w.tcp_out + 2);
     }
     ok = SendFramed(c, w.tcp_out, size);
   }
@@ -489,6 +500,7 @@ void DnsWorker::Impl::DeliverCompletions() {
     ready.swap(completions);
   }
   for (DnsControl::Completion& done : ready) {
+    counters.CountUpdate(done.answer.data(), done.answer.size());
     if (auto back = udp_returns.find(done.ticket); back != udp_returns.end()) {
       iovec iov{done.answer.data(), done.answer.size()};
       msghdr h{};
@@ -601,7 +613,8 @@ Result<std::unique_ptr<DnsWorker>> DnsWorker::Create(const storage::Store& store
         if (w->completions_closed) return;
         w->completions.push_back(std::move(done));
         uv_async_send(&w->completion_async);  // under the lock: OnStop cannot close it meanwhile
-      });
+      },
+      &impl->counters);
   // From here the worker's destructor closes whatever was opened.
   std::unique_ptr<DnsWorker> worker(new DnsWorker(std::move(impl)));
   Impl& w = *worker->impl_;
@@ -638,14 +651,19 @@ void DnsWorker::Start() {
       CPU_ZERO(&cpus);
       CPU_SET(impl->options.cpu, &cpus);
       if (int rc = pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus); rc != 0) {
-        Log(LogLevel::kWarning, "query loop %d: cannot pin to CPU %d: %s", impl->index,
-            impl->options.cpu, std::strerror(rc));
+        Log(LogLevel::kWarning, "cpu_pin_failed",
+            {{"loop", impl->index},
+             {"cpu", impl->options.cpu},
+             {"key", "server.cpu_affinity"},
+             {"error", std::strerror(rc)}});
       }
     }
     uv_run(&impl->loop, UV_RUN_DEFAULT);
     uv_loop_close(&impl->loop);
   });
 }
+
+const DnsCounters& DnsWorker::counters() const noexcept { return impl_->counters; }
 
 void DnsWorker::Stop() {
   if (thread_.joinable()) {

@@ -16,6 +16,7 @@
 #include "common/status.h"
 #include "config/config.h"
 #include "server/dns_control.h"
+#include "server/dns_counters.h"
 #include "server/rrl.h"
 #include "storage/store.h"
 #include "update/writer.h"
@@ -56,6 +57,10 @@ class DnsWorker {
   // Closes every handle, lets the loop finish and joins the thread.
   // Safe to call from any thread, more than once.
   void Stop();
+
+  // The loop's counters: written by the loop, readable from any thread
+  // (server/dns_counters.h). Valid as long as the worker.
+  const DnsCounters& counters() const noexcept;
 
   struct Impl;
 

@@ -115,7 +115,8 @@ void DyndnsService::Handle(const HttpRequest& request, HttpReply reply) {
   {
     auto txn = store_.BeginRead();
     if (!txn.ok()) {
-      Log(LogLevel::kError, "dyndns: %s", std::string(txn.status().message()).c_str());
+      Log(LogLevel::kError, "dyndns_store_failed",
+          {{"user", parsed->user}, {"peer", request.peer_text}, {"error", txn.status()}});
       return reply(StoreFailed());
     }
     bool is_host = txn->Get(storage::Table::kHosts, parsed->user).has_value();

@@ -306,8 +306,8 @@ void StartTimer(Connection* c, unsigned ms) {
         auto* conn = static_cast<Connection*>(t->data);
         if (conn->state == State::kReading) return Fail(conn, 408);  // slowloris
         if (conn->state == State::kHandshake)  // the same, before a byte of HTTP
-          Log(LogLevel::kDebug, "https %s: TLS handshake not done within the read timeout",
-              PeerText(conn));
+          Log(LogLevel::kDebug, "tls_handshake_timeout",
+              {{"peer", PeerText(conn)}, {"msg", "TLS handshake not done within the read timeout"}});
         if (conn->state != State::kHandling) CloseConnection(conn);
       },
       ms, 0);
@@ -443,16 +443,17 @@ void OnTlsRead(Connection* c, std::string_view ciphertext) {
   if (!progress.ok()) {
     // A scanner, plain HTTP or an old client on the HTTPS port: this
     // connection ends, after the alert that tells the client why.
-    Log(LogLevel::kDebug, "https %s: TLS %s failed: %s", PeerText(c),
-        c->state == State::kHandshake ? "handshake" : "connection",
-        std::string(progress.status().message()).c_str());
+    Log(LogLevel::kDebug, "tls_failed",
+        {{"peer", PeerText(c)},
+         {"stage", c->state == State::kHandshake ? "handshake" : "connection"},
+         {"error", progress.status()}});
     uv_read_stop(AsStream(c));
     return Linger(c);
   }
   if (*progress == TlsSession::Progress::kClosed) return CloseConnection(c);  // as at EOF
   if (c->state == State::kHandshake) {
     if (!c->tls->established()) return;
-    Log(LogLevel::kDebug, "https %s: %s", PeerText(c), c->tls->Describe().c_str());
+    Log(LogLevel::kDebug, "tls_established", {{"peer", PeerText(c)}, {"session", c->tls->Describe()}});
     c->state = State::kIdle;
     StartTimer(c, c->server->options.idle_timeout_ms);
   }
@@ -484,8 +485,11 @@ void Dispatch(Connection* c) {
   try {
     server.handler(conn.parser.request(), [slot](HttpResponse r) { slot->Send(std::move(r)); });
   } catch (...) {  // a handler bug must not unwind through libuv
-    Log(LogLevel::kError, "http handler failed on %s %s: %s", conn.parser.request().method.c_str(),
-        conn.parser.request().path.c_str(), CurrentExceptionText());
+    Log(LogLevel::kError, "http_handler_failed",
+        {{"method", conn.parser.request().method},
+         {"path", conn.parser.request().path},
+         {"peer", conn.parser.request().peer_text},
+         {"error", CurrentExceptionText()}});
     slot->Send(ErrorResponse(500));  // ignored if the handler already replied
   }
 }
@@ -515,8 +519,7 @@ void OnConnection(uv_stream_t* listener_stream, int status) {
     std::shared_ptr<const TlsContext> context = s.CurrentTlsContext();
     auto session = TlsSession::Accept(*context);
     if (!session.ok()) {
-      Log(LogLevel::kError, "https %s: %s", PeerText(c),
-          std::string(session.status().message()).c_str());
+      Log(LogLevel::kError, "tls_session_failed", {{"peer", PeerText(c)}, {"error", session.status()}});
       return CloseConnection(c);
     }
     c->tls = std::move(session).value();
@@ -545,7 +548,7 @@ void HttpServer::Impl::RunTasks() {
     try {
       task();
     } catch (...) {
-      Log(LogLevel::kError, "http loop task failed: %s", CurrentExceptionText());
+      Log(LogLevel::kError, "http_task_failed", {{"error", CurrentExceptionText()}});
     }
   }
 }
@@ -589,7 +592,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions& 
   if (!options.tls_listen.empty()) {
     auto context = TlsContext::Load(w.tls_files());
     if (!context.ok()) return context.status();
-    Log(LogLevel::kInfo, "https certificate: %s", (*context)->description().c_str());
+    Log(LogLevel::kInfo, "tls_certificate",
+        {{"key", "http.tls"}, {"certificate", (*context)->description()}});
     w.tls_context = std::move(context).value();
   }
   for (bool tls : {false, true}) {
@@ -619,7 +623,8 @@ Status HttpServer::ReloadTls() {
   // Loaded on the caller's thread: file reads never stall the loop.
   auto context = TlsContext::Load(impl_->tls_files());
   if (!context.ok()) return context.status();
-  Log(LogLevel::kInfo, "https certificate reloaded: %s", (*context)->description().c_str());
+  Log(LogLevel::kInfo, "tls_certificate_reloaded",
+      {{"key", "http.tls"}, {"certificate", (*context)->description()}});
   std::lock_guard lock(impl_->tls_mutex);
   impl_->tls_context = std::move(context).value();
   return Status::Ok();

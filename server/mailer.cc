@@ -266,9 +266,10 @@ void Mailer::Start() {
     if (auto txn = store_.BeginRead(); txn.ok()) {
       if (auto mails = update::ListMail(*txn); mails.ok()) queued = mails->size();
     }
-    Log(LogLevel::kWarning,
-        "mailer: mail.smtp is not set, mail delivery is off; %zu queued mails stay in the outbox",
-        queued);
+    Log(LogLevel::kWarning, "mailer_disabled",
+        {{"key", "mail.smtp"},
+         {"queued", queued},
+         {"msg", "mail.smtp is not set: mail delivery is off, queued mails stay in the outbox"}});
     return;
   }
   std::lock_guard lock(mutex_);
@@ -306,7 +307,7 @@ bool Mailer::stopping() const {
 }
 
 void Mailer::Run() {
-  Log(LogLevel::kInfo, "mailer: delivering queued mail to %s", Printable(config_.smtp).c_str());
+  Log(LogLevel::kInfo, "mailer_started", {{"relay", Printable(config_.smtp)}});
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     woken_ = false;
@@ -331,14 +332,12 @@ uint64_t Mailer::DeliverDue() {
   {
     auto txn = store_.BeginRead();
     if (!txn.ok()) {
-      Log(LogLevel::kError, "mailer: cannot read the outbox: %s",
-          std::string(txn.status().message()).c_str());
+      Log(LogLevel::kError, "mailer_outbox_read_failed", {{"error", txn.status()}});
       return kNever;
     }
     auto listed = update::ListMail(*txn);
     if (!listed.ok()) {
-      Log(LogLevel::kError, "mailer: cannot read the outbox: %s",
-          std::string(listed.status().message()).c_str());
+      Log(LogLevel::kError, "mailer_outbox_read_failed", {{"error", listed.status()}});
       return kNever;
     }
     mails = std::move(listed).value();
@@ -503,14 +502,14 @@ uint64_t Mailer::Record(uint64_t id, const storage::MailRecord& mail, const Outc
     if (status.ok()) {
       delivered_unremoved_.erase(id);
       held_until_.erase(id);
-      if (!retried_removal)
-        Log(LogLevel::kInfo, "mailer: mail %" PRIu64 " to %s delivered", id, to.c_str());
+      if (!retried_removal) Log(LogLevel::kInfo, "mail_delivered", {{"mail", id}, {"to", to}});
     } else {
       delivered_unremoved_.insert(id);
-      Log(LogLevel::kError,
-          "mailer: mail %" PRIu64
-          " to %s was delivered but cannot be removed from the outbox: %s; trying again",
-          id, to.c_str(), std::string(status.message()).c_str());
+      Log(LogLevel::kError, "mail_remove_failed",
+          {{"mail", id},
+           {"to", to},
+           {"error", status},
+           {"msg", "delivered but still in the outbox; trying again"}});
     }
     return 0;
   }
@@ -518,15 +517,19 @@ uint64_t Mailer::Record(uint64_t id, const storage::MailRecord& mail, const Outc
     std::lock_guard lock(mutex_);
     ++stats_.failed_attempts;
   }
-  Log(LogLevel::kWarning,
-      "mailer: mail %" PRIu64 " to %s: attempt %u failed: %s; next attempt in %" PRIu64 " s", id,
-      to.c_str(), mail.attempts + 1, Printable(outcome.error).c_str(), delay);
+  Log(LogLevel::kWarning, "mail_attempt_failed",
+      {{"mail", id},
+       {"to", to},
+       {"relay", Printable(config_.smtp)},
+       {"attempt", mail.attempts + 1},
+       {"error", Printable(outcome.error)},
+       {"retry_in_s", delay}});
   if (status.ok()) {
     held_until_.erase(id);
   } else {
     held_until_[id] = now + delay;
-    Log(LogLevel::kError, "mailer: mail %" PRIu64 ": cannot record the failed attempt: %s", id,
-        std::string(status.message()).c_str());
+    Log(LogLevel::kError, "mail_defer_failed",
+        {{"mail", id}, {"error", status}, {"msg", "cannot record the failed attempt"}});
   }
   return now + delay;
 }

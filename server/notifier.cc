@@ -140,13 +140,12 @@ void Notifier::Impl::Check() {
   if (!txn) {
     auto begun = store.BeginRead();
     if (!begun.ok()) {
-      Log(LogLevel::kError, "notify: cannot read the store: %s",
-          std::string(begun.status().message()).c_str());
+      Log(LogLevel::kError, "notify_store_read_failed", {{"error", begun.status()}});
       return;
     }
     txn.emplace(std::move(begun).value());
   } else if (Status s = txn->Renew(); !s.ok()) {
-    Log(LogLevel::kError, "notify: cannot read the store: %s", std::string(s.message()).c_str());
+    Log(LogLevel::kError, "notify_store_read_failed", {{"error", s}});
     return;
   }
   uint64_t now_generation = storage::ReadGeneration(*txn);
@@ -189,14 +188,24 @@ void Notifier::Impl::Send(ZoneState& zone, size_t target) {
   for (unsigned i = 1; i < pending.attempts && delay < options.retry_max_ms; ++i) delay *= 2;
   pending.due_ms = uv_now(&loop) + std::min<uint64_t>(delay, options.retry_max_ms);
   if (rc < 0) {
-    Log(LogLevel::kWarning, "notify: zone %s serial %u to %s: send failed: %s (will retry)",
-        zone.name.c_str(), pending.serial, to.text.c_str(), uv_strerror(rc));
+    Log(LogLevel::kWarning, "notify_send_failed",
+        {{"zone", zone.name},
+         {"serial", pending.serial},
+         {"peer", to.text},
+         {"error", uv_strerror(rc)},
+         {"msg", "will retry"}});
   } else if (pending.attempts == kReportAfterAttempts + 1) {
-    Log(LogLevel::kWarning, "notify: zone %s serial %u: %s has not answered %u NOTIFYs; retrying",
-        zone.name.c_str(), pending.serial, to.text.c_str(), kReportAfterAttempts);
+    Log(LogLevel::kWarning, "notify_unanswered",
+        {{"zone", zone.name},
+         {"serial", pending.serial},
+         {"peer", to.text},
+         {"attempts", kReportAfterAttempts},
+         {"msg", "retrying"}});
   }
   std::lock_guard lock(stats_mutex);
   ++stats.sent;
+  if (rc < 0) ++stats.failed;
+  if (pending.attempts > 1) ++stats.retries;
 }
 
 void Notifier::Impl::ScheduleRetry() {
@@ -238,16 +247,20 @@ void Notifier::Impl::OnAnswer(const uint8_t* data, size_t size, const sockaddr* 
       std::lock_guard lock(stats_mutex);
       if (rcode == 0) {
         ++stats.acknowledged;
-        Log(LogLevel::kInfo, "notify: zone %s serial %u acknowledged by %s", zone.name.c_str(),
-            pending.serial, zone.targets[i].text.c_str());
+        Log(LogLevel::kInfo, "notify_acknowledged",
+            {{"zone", zone.name}, {"serial", pending.serial}, {"peer", zone.targets[i].text}});
       } else {
         // Refused or not authoritative: the secondary's configuration is at
         // fault, and resending the same message cannot change its mind.
         ++stats.rejected;
-        Log(LogLevel::kWarning,
-            "notify: zone %s serial %u rejected by %s with rcode %u; check that it is a "
-            "secondary for the zone and allows NOTIFY from this address",
-            zone.name.c_str(), pending.serial, zone.targets[i].text.c_str(), rcode);
+        Log(LogLevel::kWarning, "notify_rejected",
+            {{"zone", zone.name},
+             {"serial", pending.serial},
+             {"peer", zone.targets[i].text},
+             {"rcode", rcode},
+             {"msg",
+              "check that it is a secondary for the zone and allows NOTIFY from this "
+              "address"}});
       }
       return;
     }
@@ -273,8 +286,7 @@ void Notifier::Impl::ApplyZones() {
           s.ok()) {
         has = true;
       } else {
-        Log(LogLevel::kError, "notify: %s; no NOTIFY to %s", std::string(s.message()).c_str(),
-            target.text.c_str());
+        Log(LogLevel::kError, "notify_socket_failed", {{"target", target.text}, {"error", s}});
       }
     }
     auto old = std::find_if(zones.begin(), zones.end(), [&](const ZoneState& z) {

@@ -48,6 +48,8 @@ class Notifier {
     uint64_t sent = 0;          // NOTIFY messages, first sends and retries
     uint64_t acknowledged = 0;  // answered with NOERROR
     uint64_t rejected = 0;      // answered with an error rcode (not retried)
+    uint64_t failed = 0;        // sends the socket refused (retried)
+    uint64_t retries = 0;       // sends after an unanswered one (in `sent` too)
   };
 
   // Binds the sending sockets now so that start-up fails early. The store

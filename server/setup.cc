@@ -37,12 +37,18 @@ int ImportConfiguredZoneFiles(const config::Config& config, storage::Store& stor
     auto result = zone::ImportZoneFile(store, zone.name, zone.file, /*only_if_changed=*/true,
                                        zone.host_ttl, JournalLimitsOf(config));
     if (!result.ok()) {
-      Log(LogLevel::kError, "zone %s: %s; serving the data the store already holds",
-          zone.name.c_str(), std::string(result.status().message()).c_str());
+      Log(LogLevel::kError, "zone_load_failed",
+          {{"zone", zone.name},
+           {"file", zone.file},
+           {"error", result.status()},
+           {"msg", "serving the data the store already holds"}});
       ++failed;
     } else if (!result->skipped) {
-      Log(LogLevel::kInfo, "zone %s: loaded %zu records at %zu names from %s", zone.name.c_str(),
-          result->records, result->nodes, zone.file.c_str());
+      Log(LogLevel::kInfo, "zone_loaded",
+          {{"zone", zone.name},
+           {"file", zone.file},
+           {"records", result->records},
+           {"names", result->nodes}});
     }
   }
   return failed;

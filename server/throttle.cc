@@ -121,10 +121,11 @@ void LoginThrottle::Prune(uint64_t now_ms) {
   std::erase_if(empty_at_ms_, [&](const auto& entry) { return entry.second <= now_ms; });
   if (empty_at_ms_.size() + 2 > options_.max_entries) {
     if (!last_full_warning_ms_ || now_ms >= *last_full_warning_ms_ + 60000) {
-      Log(LogLevel::kWarning,
-          "login throttle: more than %zu failed-login budgets in use (a distributed "
-          "password-guessing attack?); forgetting them all",
-          options_.max_entries);
+      Log(LogLevel::kWarning, "login_throttle_full",
+          {{"budgets", options_.max_entries},
+           {"msg",
+            "more failed-login budgets in use than the table holds (a distributed "
+            "password-guessing attack?); forgetting them all"}});
       last_full_warning_ms_ = now_ms;
     }
     empty_at_ms_.clear();

@@ -21,6 +21,7 @@
 #include "server/dyndns_service.h"
 #include "server/http_server.h"
 #include "server/mailer.h"
+#include "server/metrics.h"
 #include "server/notifier.h"
 #include "server/setup.h"
 #include "server/tls.h"
@@ -84,30 +85,6 @@ int ParseArguments(int argc, char** argv, Arguments& args) {
   return -1;
 }
 
-// Prometheus text exposition of the counters the daemon keeps.
-updns::server::HttpResponse MetricsResponse(const updns::update::Writer::Stats& writer,
-                                            const updns::server::Mailer::Stats& mailer,
-                                            const updns::server::Notifier::Stats& notifier) {
-  updns::server::HttpResponse response;
-  response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  auto counter = [&](const char* name, const char* help, uint64_t value) {
-    response.body += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name +
-                     " counter\n" + name + " " + std::to_string(value) + "\n";
-  };
-  counter("updns_writer_commits_total", "Group commits of the writer.", writer.commits);
-  counter("updns_writer_requests_total", "Requests the writer applied or failed.", writer.requests);
-  counter("updns_writer_failed_commits_total", "Group commits that failed.", writer.failed_commits);
-  counter("updns_mail_delivered_total", "Mails the SMTP relay accepted.", mailer.delivered);
-  counter("updns_mail_failed_attempts_total", "Mail attempts deferred for a retry.",
-          mailer.failed_attempts);
-  counter("updns_notify_sent_total", "NOTIFY messages sent, retries included.", notifier.sent);
-  counter("updns_notify_acknowledged_total", "NOTIFYs a secondary answered with NOERROR.",
-          notifier.acknowledged);
-  counter("updns_notify_rejected_total", "NOTIFYs a secondary answered with an error.",
-          notifier.rejected);
-  return response;
-}
-
 // --check: the config loader leaves the HTTPS files to the server, so they
 // are loaded here too; a renewed certificate can be checked before SIGHUP.
 int CheckOnly(const updns::config::Config& config) {
@@ -151,11 +128,11 @@ struct Reloader {
 
 void Reloader::Reload() {
   using namespace updns;
-  Log(LogLevel::kInfo, "received SIGHUP, reloading %s", path.c_str());
+  Log(LogLevel::kInfo, "reloading", {{"signal", "SIGHUP"}, {"config", path}});
   auto fresh = config::LoadConfig(path);
   if (!fresh.ok()) {
-    Log(LogLevel::kError, "reload refused, the running configuration stays: %s",
-        std::string(fresh.status().message()).c_str());
+    Log(LogLevel::kError, "reload_refused",
+        {{"config", path}, {"error", fresh.status()}, {"msg", "the running configuration stays"}});
     return;
   }
   const config::Config& before = running ? *running : started;
@@ -168,13 +145,14 @@ void Reloader::Reload() {
     rrl = nullptr;
   auto options = server::DnsWorkerOptionsOf(*fresh, rrl);
   if (!options.ok()) {
-    Log(LogLevel::kError, "reload refused, the running configuration stays: %s",
-        std::string(options.status().message()).c_str());
+    Log(LogLevel::kError, "reload_refused",
+        {{"config", path}, {"error", options.status()}, {"msg", "the running configuration stays"}});
     return;
   }
   rrl = options->rrl;
   for (const std::string& change : server::ChangesNeedingRestart(started, *fresh))
-    Log(LogLevel::kWarning, "reload: %s; restart updnsd to apply it", change.c_str());
+    Log(LogLevel::kWarning, "reload_needs_restart",
+        {{"config", path}, {"change", change}, {"msg", "restart updnsd to apply it"}});
 
   // New or edited master files first, so that a zone added with its file
   // answers from the first query that reaches it.
@@ -186,17 +164,21 @@ void Reloader::Reload() {
   // A renewed certificate; on error the previous one keeps serving.
   if (https) {
     if (Status status = https->ReloadTls(); !status.ok()) {
-      Log(LogLevel::kError, "TLS reload failed, still serving the previous certificate: %s",
-          std::string(status.message()).c_str());
+      Log(LogLevel::kError, "tls_reload_failed",
+          {{"key", "http.tls"}, {"error", status}, {"msg", "still serving the previous certificate"}});
     }
   }
 
   size_t added = 0, removed = 0;
   for (const config::ZoneConfig& zone : fresh->zones) added += before.FindZone(zone.name) == nullptr;
   for (const config::ZoneConfig& zone : before.zones) removed += fresh->FindZone(zone.name) == nullptr;
-  Log(LogLevel::kInfo, "reloaded %s: %zu zones (%zu added, %zu removed), %zu keys%s", path.c_str(),
-      fresh->zones.size(), added, removed, fresh->keys.size(),
-      failed > 0 ? "; some zone files failed to load (logged above)" : "");
+  Log(LogLevel::kInfo, "reloaded",
+      {{"config", path},
+       {"zones", fresh->zones.size()},
+       {"added", added},
+       {"removed", removed},
+       {"keys", fresh->keys.size()},
+       {"zone_files_failed", failed}});
   running = std::move(fresh).value();
 }
 
@@ -229,7 +211,8 @@ int main(int argc, char** argv) {
 
   auto store = server::OpenStore(*config);
   if (!store.ok()) {
-    Log(LogLevel::kError, "%s", std::string(store.status().message()).c_str());
+    Log(LogLevel::kError, "store_open_failed",
+        {{"key", "storage.path"}, {"path", config->storage.path}, {"error", store.status()}});
     return 1;
   }
   server::ImportConfiguredZoneFiles(*config, **store);
@@ -239,7 +222,8 @@ int main(int argc, char** argv) {
   update::Writer writer(**store, server::JournalLimitsOf(*config));
   auto worker_options = server::DnsWorkerOptionsOf(*config);
   if (!worker_options.ok()) {
-    Log(LogLevel::kError, "%s", std::string(worker_options.status().message()).c_str());
+    Log(LogLevel::kError, "dns_policy_failed",
+        {{"config", args.config}, {"error", worker_options.status()}});
     return 1;
   }
   server::DnsWorkerOptions& options = *worker_options;
@@ -260,7 +244,8 @@ int main(int argc, char** argv) {
     options.cpu = cpus.empty() ? -1 : cpus[i % cpus.size()];
     auto worker = server::DnsWorker::Create(**store, options, static_cast<int>(i));
     if (!worker.ok()) {
-      Log(LogLevel::kError, "%s", std::string(worker.status().message()).c_str());
+      Log(LogLevel::kError, "dns_listen_failed",
+          {{"key", "server.listen"}, {"error", worker.status()}});
       return 1;
     }
     workers.push_back(std::move(worker).value());
@@ -271,10 +256,12 @@ int main(int argc, char** argv) {
     auto responder = zone::Responder::Create(**store, {options.zones, options.udp_payload});
     if (responder.ok()) {
       for (const std::string& missing : (*responder)->zone_index().missing()) {
-        Log(LogLevel::kWarning,
-            "zone %s has no data in the store (no SOA); import it with "
-            "'updnsctl --config %s zone import ZONE FILE' or set its file:",
-            zone::TextFromWireName(missing).c_str(), args.config.c_str());
+        Log(LogLevel::kWarning, "zone_missing",
+            {{"zone", zone::TextFromWireName(missing)},
+             {"config", args.config},
+             {"msg",
+              "no data in the store (no SOA); import it with 'updnsctl --config FILE "
+              "zone import ZONE FILE' or set the zone's file:"}});
       }
     }
   }
@@ -285,15 +272,24 @@ int main(int argc, char** argv) {
   notify_options.zones = server::NotifyZonesOf(*config);
   auto notifier = server::Notifier::Create(**store, std::move(notify_options));
   if (!notifier.ok()) {
-    Log(LogLevel::kError, "%s", std::string(notifier.status().message()).c_str());
+    Log(LogLevel::kError, "notifier_failed", {{"error", notifier.status()}});
     return 1;
   }
   // The mailer drains the outbox on its own thread.
   auto mailer = server::Mailer::Create(**store, config->mail);
   if (!mailer.ok()) {
-    Log(LogLevel::kError, "%s", std::string(mailer.status().message()).c_str());
+    Log(LogLevel::kError, "mailer_failed", {{"key", "mail"}, {"error", mailer.status()}});
     return 1;
   }
+  // Declared before the services: replies they still hold count into it.
+  server::UpdateCounters update_counters;
+  server::MetricsSources metrics{.writer = &writer,
+                                 .mailer = mailer->get(),
+                                 .notifier = notifier->get(),
+                                 .store = store->get(),
+                                 .updates = &update_counters,
+                                 .allow = config->http.metrics_allow};
+  for (const auto& worker : workers) metrics.loops.push_back(&worker->counters());
   std::unique_ptr<server::DyndnsService> dyndns;
   std::unique_ptr<server::ApiService> api;
   std::unique_ptr<server::HttpServer> http;
@@ -321,21 +317,22 @@ int main(int argc, char** argv) {
     http_options.idle_timeout_ms = config->http.idle_timeout_ms;
     http_options.max_connections = config->http.max_connections;
     auto created = server::HttpServer::Create(
-        http_options, [&dyndns, &api, &writer, &mailer, &notifier](const server::HttpRequest& request,
-                                                         server::HttpReply reply) {
+        http_options, [&dyndns, &api, &update_counters, &metrics](
+                          const server::HttpRequest& request, server::HttpReply reply) {
           if (request.path == "/nic/update" || request.path == "/nic/update/")
-            return dyndns->Handle(request, std::move(reply));
+            return dyndns->Handle(request, update_counters.CountingDyndnsReply(std::move(reply)));
           if (server::ApiService::Handles(request.path))
-            return api->Handle(request, std::move(reply));
-          if (request.path == "/metrics" && request.method == "GET")
-            return reply(MetricsResponse(writer.stats(), (*mailer)->stats(), (*notifier)->stats()));
+            return api->Handle(request,
+                               update_counters.CountingApiReply(request, std::move(reply)));
+          if (request.path == "/metrics") return reply(server::MetricsResponse(metrics, request));
           server::HttpResponse response;
           response.status = 404;
           response.body = "not found\n";
           reply(std::move(response));
         });
     if (!created.ok()) {
-      Log(LogLevel::kError, "%s", std::string(created.status().message()).c_str());
+      Log(LogLevel::kError, "http_listen_failed",
+          {{"key", "http.listen"}, {"error", created.status()}});
       return 1;
     }
     http = std::move(created).value();
@@ -346,13 +343,18 @@ int main(int argc, char** argv) {
   if (http) http->Start();
   for (auto& worker : workers) worker->Start();
   for (const config::Endpoint& ep : config->http.listen)
-    Log(LogLevel::kInfo, "listening on %s (http)", ep.text.c_str());
+    Log(LogLevel::kInfo, "listening", {{"addr", ep.text}, {"proto", "http"}});
   for (const config::Endpoint& ep : config->http.tls_listen)
-    Log(LogLevel::kInfo, "listening on %s (https)", ep.text.c_str());
-  for (const config::Endpoint& ep : options.listen)
-    Log(LogLevel::kInfo, "listening on %s (udp, tcp)", ep.text.c_str());
-  Log(LogLevel::kInfo, "updnsd started: %zu zones, %u workers, store %s", options.zones.size(),
-      config->server.workers, config->storage.path.c_str());
+    Log(LogLevel::kInfo, "listening", {{"addr", ep.text}, {"proto", "https"}});
+  for (const config::Endpoint& ep : options.listen) {
+    Log(LogLevel::kInfo, "listening", {{"addr", ep.text}, {"proto", "udp"}});
+    Log(LogLevel::kInfo, "listening", {{"addr", ep.text}, {"proto", "tcp"}});
+  }
+  Log(LogLevel::kInfo, "started",
+      {{"zones", options.zones.size()},
+       {"workers", config->server.workers},
+       {"store", config->storage.path},
+       {"config", args.config}});
 
   Reloader reloader{args.config,  *config,   **store,
                     workers,      **notifier, dyndns.get(),
@@ -361,7 +363,7 @@ int main(int argc, char** argv) {
   uv_loop_init(&loop);
   uv_signal_t sigint, sigterm, sighup;
   auto on_signal = [](uv_signal_t* handle, int signum) {
-    Log(LogLevel::kInfo, "received %s, stopping", strsignal(signum));
+    Log(LogLevel::kInfo, "stopping", {{"signal", sigabbrev_np(signum)}});
     uv_stop(handle->loop);
   };
   uv_signal_init(&loop, &sigint);
@@ -388,6 +390,6 @@ int main(int argc, char** argv) {
   uv_close(reinterpret_cast<uv_handle_t*>(&sighup), nullptr);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
-  Log(LogLevel::kInfo, "updnsd stopped");
+  Log(LogLevel::kInfo, "stopped");
   return 0;
 }

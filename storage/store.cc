@@ -166,6 +166,37 @@ uint64_t Store::map_size() const noexcept {
   return info.me_mapsize;
 }
 
+Result<Store::Stats> Store::GetStats() const {
+  Stats stats;
+  MDB_envinfo info{};
+  if (int rc = mdb_env_info(env_, &info); rc != MDB_SUCCESS) return Error(rc, "reading its info");
+  MDB_stat env_stat{};
+  if (int rc = mdb_env_stat(env_, &env_stat); rc != MDB_SUCCESS)
+    return Error(rc, "reading its statistics");
+  stats.map_size = info.me_mapsize;
+  stats.page_size = env_stat.ms_psize;
+  stats.pages_used = static_cast<uint64_t>(info.me_last_pgno) + 1;
+  stats.readers_max = info.me_maxreaders;
+  // mdb_reader_list prints a header, then one line per slot a live thread
+  // holds; LMDB has no call that just counts them.
+  auto count_line = [](const char* line, void* context) -> int {
+    if (std::strncmp(line, "    pid", 7) != 0 && std::strncmp(line, "(no active", 10) != 0)
+      ++*static_cast<uint64_t*>(context);
+    return 0;
+  };
+  if (int rc = mdb_reader_list(env_, count_line, &stats.readers_used); rc < 0)
+    return Error(rc, "listing its readers");
+  if (has_table(Table::kOutbox)) {
+    auto txn = BeginRead();
+    if (!txn.ok()) return txn.status();
+    MDB_stat outbox{};
+    if (int rc = mdb_stat(txn->handle(), dbi(Table::kOutbox), &outbox); rc != MDB_SUCCESS)
+      return Error(rc, "reading the outbox's size");
+    stats.outbox_entries = outbox.ms_entries;
+  }
+  return stats;
+}
+
 Status Store::Error(int rc, std::string_view what) const {
   std::string message = "store " + path_ + ": " + std::string(what) + ": ";
   switch (rc) {

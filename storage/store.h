@@ -147,6 +147,20 @@ class Store {
   const std::string& path() const noexcept { return path_; }
   uint64_t map_size() const noexcept;
 
+  // The environment's size and use, for monitoring (GET /metrics).
+  struct Stats {
+    uint64_t map_size = 0;        // bytes the map may grow to
+    uint64_t page_size = 0;       // bytes
+    uint64_t pages_used = 0;      // last page number + 1: the file's high-water mark
+    uint64_t readers_max = 0;     // reader slots (mdb_env_set_maxreaders)
+    uint64_t readers_used = 0;    // slots held by a live thread, idle (reset) ones included
+    uint64_t outbox_entries = 0;  // queued mails
+  };
+  // Reads the environment info, the reader table and the outbox's entry
+  // count (in a short read transaction of its own). Thread-safe; not for the
+  // query path (it allocates and takes the reader table's lock).
+  Result<Stats> GetStats() const;
+
   // Translates an LMDB return code into a Status naming `what` and the store.
   Status Error(int rc, std::string_view what) const;
 

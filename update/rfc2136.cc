@@ -835,14 +835,22 @@ void UpdateRequest::Done(const Status& status) {
   const std::string zone_text = Show(message_.zone);
   const std::string key_text = key_.empty() ? std::string("(unsigned)") : Show(key_);
   if (code == rcode::kNoError) {
-    Log(LogLevel::kDebug, "UPDATE zone %s from %s key %s: NOERROR, %zu names changed",
-        zone_text.c_str(), client_.c_str(), key_text.c_str(), changed_names_);
+    Log(LogLevel::kDebug, "rfc2136_update",
+        {{"zone", zone_text},
+         {"peer", client_},
+         {"key", key_text},
+         {"rcode", "NOERROR"},
+         {"names_changed", changed_names_}});
   } else {
     LogLevel level = code == rcode::kServFail  ? LogLevel::kError
                      : code == rcode::kRefused ? LogLevel::kWarning
                                                : LogLevel::kInfo;
-    Log(level, "UPDATE zone %s from %s key %s: %s: %s", zone_text.c_str(), client_.c_str(),
-        key_text.c_str(), RcodeText(code).c_str(), std::string(status.message()).c_str());
+    Log(level, "rfc2136_update",
+        {{"zone", zone_text},
+         {"peer", client_},
+         {"key", key_text},
+         {"rcode", RcodeText(code)},
+         {"error", status}});
   }
   if (done_) done_(code);
 }

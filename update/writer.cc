@@ -1,5 +1,6 @@
 #include "update/writer.h"
 
+#include <chrono>
 #include <ctime>
 #include <vector>
 
@@ -61,6 +62,7 @@ void Writer::ApplyGroup(std::deque<std::unique_ptr<WriteRequest>>& group) {
   std::vector<Status> outcomes(group.size());
   WriteContext context(static_cast<uint64_t>(std::time(nullptr)));
   Status commit_status;
+  auto started = std::chrono::steady_clock::now();
   auto txn = store_.BeginWrite();
   if (!txn.ok()) {
     commit_status = txn.status();
@@ -82,14 +84,17 @@ void Writer::ApplyGroup(std::deque<std::unique_ptr<WriteRequest>>& group) {
     commit_status = zone::FinishZoneChanges(*txn, context.changed_zones(), journal_limits_);
     if (commit_status.ok()) commit_status = txn->Commit();
   }
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
   if (!commit_status.ok()) {
-    Log(LogLevel::kError, "writer: %zu updates failed: %s", group.size(),
-        std::string(commit_status.message()).c_str());
+    Log(LogLevel::kError, "writer_commit_failed",
+        {{"requests", group.size()}, {"error", commit_status}});
   }
   {
     std::lock_guard lock(mutex_);
     ++(commit_status.ok() ? stats_.commits : stats_.failed_commits);
     stats_.requests += group.size();
+    stats_.batch_size.Observe(static_cast<double>(group.size()));
+    stats_.commit_seconds.Observe(took.count());
   }
   for (size_t i = 0; i < group.size(); ++i) {
     group[i]->Done(commit_status.ok() ? outcomes[i] : commit_status);

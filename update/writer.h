@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "common/histogram.h"
 #include "common/status.h"
 #include "storage/store.h"
 #include "zone/journal.h"
@@ -76,6 +77,12 @@ class Writer {
     uint64_t commits = 0;
     uint64_t requests = 0;
     uint64_t failed_commits = 0;
+    // Requests per group (failed groups included).
+    Histogram batch_size{1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
+    // Seconds from opening a group's write transaction to its commit being
+    // durable (apply + fsync), failed groups included.
+    Histogram commit_seconds{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                             0.1,    0.25,  0.5,    1,     2.5,  5};
   };
 
   // The store must outlive the writer. `journal_limits` bound each changed

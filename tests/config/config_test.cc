@@ -944,3 +944,32 @@ TEST(TransferConfigTest, PrefixContains) {
 
 }  // namespace
 }  // namespace updns::config
+
+namespace updns::config {
+namespace {
+
+TEST(MetricsAllowTest, PrefixesAndBareAddresses) {
+  Result<Config> config = ParseConfig(
+      "http:\n  listen: [\"127.0.0.1:8080\"]\n  metrics_allow: [\"127.0.0.0/8\", \"::1\"]\n",
+      kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  ASSERT_EQ(config->http.metrics_allow.size(), 2u);
+  EXPECT_EQ(config->http.metrics_allow[0].text, "127.0.0.0/8");
+  EXPECT_EQ(config->http.metrics_allow[0].length, 8u);
+  EXPECT_EQ(config->http.metrics_allow[1].length, 128u);
+  Result<Config> defaults = ParseConfig("http:\n  listen: [\"127.0.0.1:8080\"]\n", kSource);
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_TRUE(defaults->http.metrics_allow.empty()) << "everyone may scrape by default";
+}
+
+TEST(MetricsAllowTest, ErrorsNameTheKeyAndLine) {
+  EXPECT_TRUE(Says(ErrorOf("http:\n  metrics_allow:\n    - 127.0.0.0/8\n    - localhost\n"), 4,
+                   {"key 'http.metrics_allow[1]'", "'localhost' is not an address prefix"}));
+  EXPECT_TRUE(Says(ErrorOf("http:\n  metrics_allow: [\"10.0.0.1/8\"]\n"), 2,
+                   {"key 'http.metrics_allow[0]'", "host bits set"}));
+  EXPECT_TRUE(Says(ErrorOf("http:\n  metrics_allow: 127.0.0.1\n"), 2,
+                   {"key 'http.metrics_allow'", "expected a list"}));
+}
+
+}  // namespace
+}  // namespace updns::config

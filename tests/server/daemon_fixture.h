@@ -416,7 +416,7 @@ inline bool AnswersSoa(const SocketAddress& server) {
 
 struct UpdnsOptions {
   unsigned tcp_idle_timeout_ms = 10000;
-  // After the first answer, also wait (up to 2 s) for the "updnsd started"
+  // After the first answer, also wait (up to 2 s) for the "event=started"
   // log line, written just before the daemon installs its signal handlers.
   bool wait_for_started_log = true;
   // Between readiness probes; 0 probes as fast as the answers come back.
@@ -450,7 +450,7 @@ class UpdnsDaemon {
       }
       auto answers = [&] {
         if (!AnswersSoa(udp4())) return false;
-        if (options.wait_for_started_log) WaitForLog("updnsd started", milliseconds(2000));
+        if (options.wait_for_started_log) WaitForLog("event=started", milliseconds(2000));
         return true;
       };
       if (AwaitStart(process_, "updnsd", "updnsd did not answer the SOA query within 10 s", answers,

@@ -314,7 +314,7 @@ class HttpUpdnsd {
   bool LaunchUntilHttp(std::string* error) {
     if (!StartProcess(error)) return false;
     auto started = [&] {
-      return log().find("updnsd started") != std::string::npos &&
+      return log().find("event=started") != std::string::npos &&
              HttpConnection().Connect(http_port_, milliseconds(200));
     };
     return AwaitStart(process_, "updnsd", "updnsd did not start within 10 s", started,
@@ -356,7 +356,7 @@ class DyndnsDaemon : public HttpUpdnsd {
     if (!StartProcess(error)) return false;
     auto answers = [&] {
       if (!Serial() || !HttpConnection().Connect(http_port_, milliseconds(200))) return false;
-      WaitForLog("updnsd started", milliseconds(2000));
+      WaitForLog("event=started", milliseconds(2000));
       return true;
     };
     return AwaitStart(process_, "updnsd", "updnsd did not answer within 10 s", answers,

@@ -188,14 +188,14 @@ TEST_F(HttpsTest, OldTlsPlainHttpAndGarbageOnTheHttpsPortAreRefusedAndServingGoe
                   {.min_version = TLS1_1_VERSION, .max_version = TLS1_1_VERSION, .legacy = true}))
       << "TLS 1.1 was accepted";
   EXPECT_NE(old.error().find("protocol version"), std::string::npos) << old.error();
-  EXPECT_TRUE(daemon_.WaitForLog("TLS handshake failed: unsupported protocol"));
+  EXPECT_TRUE(daemon_.WaitForLog("unsupported protocol"));
 
   HttpConnection plain;
   ASSERT_TRUE(plain.Connect(daemon_.https_port()));
   ASSERT_TRUE(plain.Send(UpdateRequest(UpdateTarget("198.51.100.21"), BasicAuth(kHome, token_))));
   EXPECT_NE(plain.WaitClosed(milliseconds(5000)), HttpConnection::FillState::kTimeout);
   EXPECT_EQ(plain.buffer().find("HTTP/1."), std::string::npos) << plain.buffer();
-  EXPECT_TRUE(daemon_.WaitForLog("https 127.0.0.1: TLS handshake failed: http request"));
+  EXPECT_TRUE(daemon_.WaitForLog("event=tls_failed peer=127.0.0.1 stage=handshake"));
 
   HttpConnection garbage;
   ASSERT_TRUE(garbage.Connect(daemon_.https_port()));
@@ -268,7 +268,7 @@ TEST_F(HttpsTest, SighupReloadsTheCertificateWhileOpenConnectionsGoOn) {
 
   ASSERT_NO_FATAL_FAILURE(RenewCertificate(kRenewedSerial, "updns renewed"));
   ASSERT_EQ(::kill(daemon_.process().pid(), SIGHUP), 0);
-  ASSERT_TRUE(daemon_.WaitForLog("https certificate reloaded")) << daemon_.log();
+  ASSERT_TRUE(daemon_.WaitForLog("event=tls_certificate_reloaded")) << daemon_.log();
   EXPECT_NE(daemon_.log().find("serial 0x2002"), std::string::npos) << daemon_.log();
 
   TlsClient after;
@@ -298,7 +298,7 @@ TEST_F(HttpsTest, BrokenOrMismatchedKeyOnSighupIsRefusedAndTheOldCertificateServ
   std::string good_key = ReadFile(key);
   WriteFile(key, "-----BEGIN PRIVATE KEY-----\nbroken\n-----END PRIVATE KEY-----\n");
   ASSERT_EQ(::kill(daemon_.process().pid(), SIGHUP), 0);
-  ASSERT_TRUE(daemon_.WaitForLog("TLS reload failed")) << daemon_.log();
+  ASSERT_TRUE(daemon_.WaitForLog("event=tls_reload_failed")) << daemon_.log();
   EXPECT_NE(daemon_.log().find("http.tls.key " + key.string() + ": "), std::string::npos)
       << daemon_.log();
 
@@ -311,7 +311,7 @@ TEST_F(HttpsTest, BrokenOrMismatchedKeyOnSighupIsRefusedAndTheOldCertificateServ
   ASSERT_TRUE(WaitForFileText(daemon_.log_path(), "key does not match the certificate",
                               milliseconds(5000), milliseconds(5)))
       << daemon_.log();
-  EXPECT_EQ(daemon_.CountInLog("TLS reload failed"), 2u) << daemon_.log();
+  EXPECT_EQ(daemon_.CountInLog("event=tls_reload_failed"), 2u) << daemon_.log();
 
   TlsClient client;
   ASSERT_TRUE(client.Connect(daemon_.https_port(), {.ca_file = daemon_.ca().ca_file().string()}))
@@ -324,7 +324,7 @@ TEST_F(HttpsTest, BrokenOrMismatchedKeyOnSighupIsRefusedAndTheOldCertificateServ
   // Fixed files load on the next SIGHUP.
   WriteFile(key, good_key);
   ASSERT_EQ(::kill(daemon_.process().pid(), SIGHUP), 0);
-  EXPECT_TRUE(daemon_.WaitForLog("https certificate reloaded")) << daemon_.log();
+  EXPECT_TRUE(daemon_.WaitForLog("event=tls_certificate_reloaded")) << daemon_.log();
 }
 
 TEST_F(HttpsTest, DdclientUpdatesOverHttps) {
@@ -357,7 +357,7 @@ TEST(HttpsStartTest, SighupWithoutHttpsIsHarmless) {
   ASSERT_TRUE(daemon.Start({}, &error)) << error;
   ASSERT_EQ(::kill(daemon.process().pid(), SIGHUP), 0);
   // The config is reloaded; there is no certificate to read again.
-  EXPECT_TRUE(daemon.WaitForLog("reloaded ", milliseconds(5000))) << daemon.log();
+  EXPECT_TRUE(daemon.WaitForLog("event=reloaded ", milliseconds(5000))) << daemon.log();
   EXPECT_EQ(daemon.log().find("TLS"), std::string::npos) << daemon.log();
   EXPECT_TRUE(daemon.process().Running());
   EXPECT_TRUE(daemon.Serial().has_value()) << "still answering";

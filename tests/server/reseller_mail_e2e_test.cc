@@ -403,7 +403,8 @@ TEST_F(ResellerMailTest, UnlinkMailArrivesAndItsLinkResetsThePassword) {
   std::vector<OutboxLine> outbox;
   EXPECT_TRUE(WaitUntil([&] { return (outbox = OutboxList()).empty(); }, milliseconds(5000)))
       << Describe(outbox);
-  EXPECT_NE(daemon_.log().find("delivered"), std::string::npos) << "the delivery is logged";
+  EXPECT_NE(daemon_.log().find("event=mail_delivered"), std::string::npos)
+      << "the delivery is logged";
 
   ASSERT_NO_FATAL_FAILURE(ResetPasswordWith(token));
   EXPECT_TRUE(OutboxList().empty()) << Describe(OutboxList());
@@ -424,8 +425,12 @@ TEST_F(ResellerMailTest, SmtpDownDuringUnlinkMailIsDeliveredWhenItComesUp) {
   EXPECT_GE(outbox[0].attempts, 2u) << "retried after retry_initial (1 s): " << Describe(outbox);
   EXPECT_EQ(outbox[0].to, "alice@example.org");
   EXPECT_FALSE(outbox[0].last_error.empty()) << Describe(outbox);
-  EXPECT_NE(daemon_.log().find("attempt 1 failed"), std::string::npos)
-      << "the failed attempt is logged";
+  std::string log = daemon_.log();
+  size_t failed = log.find("event=mail_attempt_failed");
+  ASSERT_NE(failed, std::string::npos) << "the failed attempt is logged";
+  std::string line = log.substr(failed, log.find('\n', failed) - failed);
+  EXPECT_NE(line.find(" to=alice@example.org "), std::string::npos) << line;
+  EXPECT_NE(line.find(" attempt=1 "), std::string::npos) << line;
   EXPECT_TRUE(ReceivedMail().empty());
 
   ASSERT_NO_FATAL_FAILURE(StartSink());

@@ -34,6 +34,12 @@ constexpr const char* kWrongSecret = "bm90LXRoZS1zZWNyZXQ=";
 
 const std::string kApex = "dyn.example.";
 
+// The updnsd log line of a transfer of `serial` to 127.0.0.1 with xfr-key.
+std::string TransferLogLine(const char* kind, uint32_t serial, const char* format) {
+  return "event=transfer type=" + std::string(kind) + " zone=dyn.example. serial=" +
+         std::to_string(serial) + " peer=127.0.0.1 key=xfr-key. format=" + format;
+}
+
 // Polls `condition` every `step` until it holds; false after `timeout`.
 bool WaitUntil(const std::function<bool()>& condition, milliseconds timeout,
                milliseconds step = milliseconds(50)) {
@@ -182,7 +188,7 @@ class XfrPrimary : public DyndnsDaemon {
     if (!StartProcess(error)) return false;
     auto deadline = Clock::now() + options_.start_timeout;
     while (Clock::now() < deadline && process_.Running()) {
-      if (log().find("updnsd started") != std::string::npos && Serial() &&
+      if (log().find("event=started") != std::string::npos && Serial() &&
           HttpConnection().Connect(http_port_, milliseconds(200))) {
         return true;
       }
@@ -709,11 +715,6 @@ class SecondaryTest : public ::testing::Test {
         << answers["nothing-here.dyn.example. A"];
   }
 
-  // The updnsd log line of a transfer of `serial` to 127.0.0.1 with xfr-key.
-  static std::string TransferLogLine(const char* kind, uint32_t serial, const char* format) {
-    return std::string(kind) + " of dyn.example. serial " + std::to_string(serial) +
-           " for 127.0.0.1 (key xfr-key.): " + format;
-  }
 
   XfrPrimary primary_;
   std::string home_token_, office_token_;
@@ -740,8 +741,7 @@ TEST_F(KnotSecondaryTest, BootstrapsByAxfrThenFollowsDyndnsAndNsupdateByNotifyAn
   ASSERT_TRUE(WaitSynced(knot_.address(), &serial))
       << "knotd never answered the primary's serial " << serial << "; knotd log:\n"
       << knot_.log();
-  EXPECT_TRUE(Contains(primary_.log(), TransferLogLine("AXFR", serial, "full (AXFR format)")))
-      << primary_.log();
+  EXPECT_TRUE(Contains(primary_.log(), TransferLogLine("AXFR", serial, "full"))) << primary_.log();
   EXPECT_TRUE(Contains(knot_.log(), "AXFR, incoming, remote 127.0.0.1@" +
                                         std::to_string(primary_.dns_port()) + ", finished"))
       << knot_.log();
@@ -776,12 +776,12 @@ TEST_F(KnotSecondaryTest, BootstrapsByAxfrThenFollowsDyndnsAndNsupdateByNotifyAn
   EXPECT_FALSE(Contains(klog, "error")) << klog;
   EXPECT_TRUE(Contains(klog, "zone updated")) << klog;
   EXPECT_TRUE(primary_.WaitForLog(
-      "notify: zone dyn.example. serial " + std::to_string(serials.back()) +
-          " acknowledged by 127.0.0.1@" + std::to_string(primary_.secondary_port()),
+      "event=notify_acknowledged zone=dyn.example. serial=" + std::to_string(serials.back()) +
+          " peer=127.0.0.1@" + std::to_string(primary_.secondary_port()),
       milliseconds(10000)))
       << primary_.log();
   // No transfer went out unsigned or refused.
-  EXPECT_FALSE(Contains(primary_.log(), "(key -)")) << primary_.log();
+  EXPECT_FALSE(Contains(primary_.log(), "key=-")) << primary_.log();
   EXPECT_FALSE(Contains(primary_.log(), "refused")) << primary_.log();
 
   std::map<std::string, std::string> answers =
@@ -823,8 +823,7 @@ TEST_F(NsdSecondaryTest, FollowsByNotifyAndAxfrSignedWithTsig) {
   ASSERT_TRUE(WaitSynced(nsd_.address(), &serial))
       << "nsd never answered the primary's serial " << serial << "; nsd log:\n"
       << nsd_.log();
-  EXPECT_TRUE(Contains(primary_.log(), TransferLogLine("AXFR", serial, "full (AXFR format)")))
-      << primary_.log();
+  EXPECT_TRUE(Contains(primary_.log(), TransferLogLine("AXFR", serial, "full"))) << primary_.log();
   ExpectSameAnswers(primary_.dns(), nsd_.address(), "nsd", /*with_home=*/false);
 
   for (int round = 0; round < 3; ++round) {
@@ -834,20 +833,20 @@ TEST_F(NsdSecondaryTest, FollowsByNotifyAndAxfrSignedWithTsig) {
         << "round " << round << ": nsd did not reach serial " << serial << "; nsd log:\n"
         << nsd_.log();
     ASSERT_NE(serial, before);
-    EXPECT_TRUE(Contains(primary_.log(), TransferLogLine("AXFR", serial, "full (AXFR format)")))
+    EXPECT_TRUE(Contains(primary_.log(), TransferLogLine("AXFR", serial, "full")))
         << "round " << round << "\n"
         << primary_.log();
     EXPECT_TRUE(Contains(nsd_.log(), "received update to serial " + std::to_string(serial)))
         << nsd_.log();
   }
   EXPECT_TRUE(Contains(nsd_.log(), "TSIG verified with key xfr-key")) << nsd_.log();
-  EXPECT_FALSE(Contains(primary_.log(), "IXFR of")) << "NSD was told to use AXFR only";
-  EXPECT_FALSE(Contains(primary_.log(), "(key -)")) << primary_.log();
+  EXPECT_FALSE(Contains(primary_.log(), "type=IXFR")) << "NSD was told to use AXFR only";
+  EXPECT_FALSE(Contains(primary_.log(), "key=-")) << primary_.log();
   EXPECT_FALSE(Contains(primary_.log(), "refused")) << primary_.log();
-  EXPECT_TRUE(primary_.WaitForLog("notify: zone dyn.example. serial " + std::to_string(serial) +
-                                      " acknowledged by 127.0.0.1@" +
-                                      std::to_string(primary_.secondary_port()),
-                                  milliseconds(10000)))
+  EXPECT_TRUE(primary_.WaitForLog(
+      "event=notify_acknowledged zone=dyn.example. serial=" + std::to_string(serial) +
+          " peer=127.0.0.1@" + std::to_string(primary_.secondary_port()),
+      milliseconds(10000)))
       << primary_.log();
 
   std::map<std::string, std::string> answers =
@@ -917,7 +916,7 @@ TEST(XfrBigZoneTest, AxfrOf100kHostsSendsEveryRecordOnceWithBoundedMemory) {
   options.zone_text = zone_text;
   options.start_timeout = milliseconds(120000);  // the import of 150k records comes first
   ASSERT_TRUE(primary.Start(options, &error)) << error;
-  ASSERT_TRUE(Contains(primary.log(), "loaded 150003 records")) << primary.log();
+  ASSERT_TRUE(Contains(primary.log(), "records=150003")) << primary.log();
   // Reading the master file (at every start, to see whether it changed)
   // leaves tens of MiB of freed heap in the process, which malloc would
   // hand out again without RssAnon moving: a server that built the whole
@@ -1006,8 +1005,9 @@ TEST(XfrBigZoneTest, AxfrOf100kHostsSendsEveryRecordOnceWithBoundedMemory) {
   EXPECT_EQ(missing, 0u) << examples;
   EXPECT_EQ(extra, 0u) << examples;
   EXPECT_EQ(result.records.size(), expected.size() + 1);
-  EXPECT_TRUE(primary.WaitForLog("AXFR of dyn.example. serial 1000 for 127.0.0.1 (key -): full",
-                                 milliseconds(2000)))
+  EXPECT_TRUE(primary.WaitForLog(
+      "event=transfer type=AXFR zone=dyn.example. serial=1000 peer=127.0.0.1 key=- format=full",
+      milliseconds(2000)))
       << primary.log();
   EXPECT_TRUE(primary.process().Running());
   EXPECT_TRUE(primary.Stop());
@@ -1065,9 +1065,7 @@ TEST_F(XfrPrimaryTest, IxfrFallsBackToAxfrWhenTheJournalIsShorterThanTheGap) {
   EXPECT_EQ(incremental.soa_serials,
             (std::vector<uint32_t>{now, serials[2], serials[3], serials[3], now, now}));
   EXPECT_EQ(incremental.records.size(), 6u + 2u) << "six SOAs and the two added A records";
-  EXPECT_TRUE(primary_.WaitForLog("IXFR of dyn.example. serial " + std::to_string(now) +
-                                      " for 127.0.0.1 (key xfr-key.): incremental",
-                                  milliseconds(2000)));
+  EXPECT_TRUE(primary_.WaitForLog(TransferLogLine("IXFR", now, "incremental"), milliseconds(2000)));
 
   // From serials[0] and serials[1]: gaps of 4 and 3 changes, the journal
   // holds 2 -> the whole zone in the AXFR format.
@@ -1080,10 +1078,7 @@ TEST_F(XfrPrimaryTest, IxfrFallsBackToAxfrWhenTheJournalIsShorterThanTheGap) {
         << "from serial " << serials[from] << ": AXFR format expected";
     EXPECT_EQ(Sorted(fallback.records), Sorted(axfr.records)) << "from serial " << serials[from];
   }
-  EXPECT_EQ(CountOf(primary_.log(), "IXFR of dyn.example. serial " + std::to_string(now) +
-                                        " for 127.0.0.1 (key xfr-key.): full (AXFR format)"),
-            2u)
-      << primary_.log();
+  EXPECT_EQ(CountOf(primary_.log(), TransferLogLine("IXFR", now, "full")), 2u) << primary_.log();
 
   // From the current serial: the SOA alone.
   ixfr.ixfr_serial = now;
@@ -1194,7 +1189,8 @@ TEST_F(XfrPrimaryTest, TransferAclRefusesUnlistedAddressesAndRejectsBadKeys) {
     EXPECT_TRUE(Contains(kdig.out + kdig.err, "NOTAUTH") || Contains(kdig.out + kdig.err, "BADSIG"))
         << kdig.Describe();
   }
-  EXPECT_TRUE(Contains(primary_.log(), "AXFR of dyn.example. for 127.0.0.1 (key -) refused"))
+  EXPECT_TRUE(Contains(primary_.log(),
+                       "event=transfer_refused type=AXFR zone=dyn.example. peer=127.0.0.1 key=-"))
       << primary_.log();
 }
 

@@ -52,6 +52,29 @@ class StoreTest : public ::testing::Test {
   fs::path dir_;
 };
 
+TEST_F(StoreTest, StatsReportMapSizePagesReadersAndTheOutbox) {
+  auto store = Open(uint64_t{32} << 20);
+  ASSERT_NE(store, nullptr);
+  auto empty = store->GetStats();
+  ASSERT_TRUE(empty.ok()) << empty.status().message();
+  EXPECT_EQ(empty->map_size, uint64_t{32} << 20);
+  EXPECT_GE(empty->page_size, 4096u);
+  EXPECT_GE(empty->pages_used, 2u) << "two meta pages at least";
+  EXPECT_EQ(empty->readers_max, 512u);
+  EXPECT_EQ(empty->outbox_entries, 0u);
+
+  Write(*store, Table::kOutbox, "k1", "mail 1");
+  Write(*store, Table::kOutbox, "k2", "mail 2");
+  // A reader held on another thread's behalf: its slot is in use.
+  auto reader = store->BeginRead();
+  ASSERT_TRUE(reader.ok());
+  auto stats = store->GetStats();
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  EXPECT_EQ(stats->outbox_entries, 2u);
+  EXPECT_GE(stats->readers_used, 1u);
+  EXPECT_GE(stats->pages_used, empty->pages_used);
+}
+
 TEST_F(StoreTest, CreatesAndWritesSchemaVersion) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
