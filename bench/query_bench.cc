@@ -6,6 +6,10 @@
 //   BM_BatchRenew         BeginBatch + EndBatch (LMDB txn and cursor renew),
 //                         paid once per recvmmsg batch, not per query
 //   BM_NodeLookup         one cursor seek for a host's node, 1024 names
+//   BM_AnswerBuild        the answer to an A hit written from a node value
+//                         already found (header, question, one A RR with a
+//                         compression pointer, OPT), as the responder's
+//                         hit path does it; no store access
 //   BM_NodeLookupCold     the same over 262,144 names spread over the zone
 //   BM_RespondHit         whole path: parse, find, look up, build (A hit),
 //                         1024 distinct names (their pages stay in cache)
@@ -326,6 +330,47 @@ void LookupLoop(benchmark::State& state, size_t count) {
 }
 
 void BM_NodeLookup(benchmark::State& state) { LookupLoop(state, kHotQueries); }
+
+void BM_AnswerBuild(benchmark::State& state) {
+  storage::NodeBuilder builder;
+  builder.Add(zone::type::kA, 1, 60, Rdata4(10, 0, 48, 57));
+  builder.Add(zone::type::kAAAA, 1, 60, std::string(16, '\x01'));
+  const std::string value = builder.Encode().value();
+  auto packet = QueryPacket("host12345.dyn.example", zone::type::kA);
+  zone::Query q;
+  if (zone::ParseQuery(packet.data(), packet.size(), q) != zone::ParseOutcome::kOk)
+    return state.SkipWithError("parse failed");
+  uint8_t out[1232];
+  uint64_t before = allocations.load();
+  for (auto _ : state) {
+    zone::MessageWriter w(out, sizeof out);
+    const uint8_t header[12] = {uint8_t(q.id >> 8), uint8_t(q.id), 0x84, 0, 0, 1, 0, 0, 0, 0, 0, 1};
+    bool ok = w.PutBytes(header, sizeof header) && w.PutBytes(q.question.data(), q.question.size());
+    w.AddCompressionTarget(zone::kHeaderSize, q.qname_view());
+    storage::RRsetView rrset;
+    uint16_t answers = 0;
+    if (ok && storage::NodeView(value).Find(q.qtype, rrset)) {
+      for (size_t pos = 0; pos + 2 <= rrset.body.size();) {
+        size_t rdlength = storage::LoadU16(rrset.body.data() + pos);
+        std::string_view rdata = rrset.body.substr(pos + 2, rdlength);
+        pos += 2 + rdlength;
+        ok = ok && w.PutPointer(zone::kHeaderSize) && w.PutBytes(rrset.type_class_ttl.data(), 8);
+        size_t at = w.size();
+        ok = ok && w.PutU16(0) && w.PutRdata(rrset.type, rdata);
+        w.SetU16(at, static_cast<uint16_t>(w.size() - at - 2));
+        ++answers;
+      }
+    }
+    const uint8_t opt[zone::kOptRecordSize] = {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0};
+    ok = ok && w.PutBytes(opt, sizeof opt);
+    w.SetU16(6, answers);
+    benchmark::DoNotOptimize(ok);
+    benchmark::DoNotOptimize(out);
+  }
+  state.counters["allocs/query"] =
+      double(allocations.load() - before) / double(std::max<int64_t>(state.iterations(), 1));
+  state.counters["bytes"] = double(zone::kHeaderSize + q.question.size() + 16 + zone::kOptRecordSize);
+}
 void BM_NodeLookupCold(benchmark::State& state) { LookupLoop(state, kColdQueries); }
 
 void RespondLoop(benchmark::State& state, const std::vector<std::vector<uint8_t>>& queries) {
@@ -413,6 +458,7 @@ BENCHMARK(BM_ZoneFind)->SIZES;
 BENCHMARK(BM_BatchRenew)->SIZES;
 BENCHMARK(BM_NodeLookup)->SIZES;
 BENCHMARK(BM_NodeLookupCold)->SIZES;
+BENCHMARK(BM_AnswerBuild);
 BENCHMARK(BM_RespondHit)->SIZES;
 BENCHMARK(BM_RespondHitCold)->SIZES;
 BENCHMARK(BM_RespondNxdomain)->SIZES;
