@@ -4,7 +4,9 @@
 // requests in flight on each (P = 1: one at a time; P > 1: pipelined), each
 // request a token-authenticated update (Basic auth, host name + token) of one
 // host from a CSV file (header `hostname,token`, as `updnsctl token
-// create-missing --csv` writes it). Every connection owns a disjoint share of
+// create-missing --csv` writes it). With --rate R the requests are paced to
+// R per second in all (a steady background update load, as bench/compare
+// uses while it measures queries); without it, as fast as answers come. Every connection owns a disjoint share of
 // the hosts and updates them round-robin, alternating each host between two
 // addresses, so every update is a real change ("good ..."); --seed picks the
 // address pair (198.18.0.0/15), so that a later run never starts with the
@@ -58,6 +60,8 @@ constexpr const char* kUsage =
     "  -d, --duration D     measured seconds (default 10)\n"
     "  -w, --warmup W       seconds of load before measuring (default 1)\n"
     "  -t, --threads T      client event-loop threads (default 1)\n"
+    "  -r, --rate R         send at most R requests/s in all (paced; default 0 = as fast\n"
+    "                       as the connections allow), e.g. a background update load\n"
     "  --hosts N            use only the first N hosts of the CSV\n"
     "  --seed S             address pair for this run (default: from the clock)\n"
     "  --quiet              print only the one-line summary\n";
@@ -71,6 +75,7 @@ struct Options {
   double duration = 10;
   double warmup = 1;
   int threads = 1;
+  double rate = 0;  // requests/s over all threads; 0 = unpaced
   size_t max_hosts = 0;
   uint32_t seed = 0;
   bool seed_set = false;
@@ -229,9 +234,26 @@ void QueueRequest(Shared& shared, Conn& c) {
   c.in_flight.push_back(Clock::now());
 }
 
-void Fill(Shared& shared, Conn& c) {
+// Paces one thread's requests to `rate` per second from `start` on (rate 0:
+// no limit). A thread that fell behind catches up by at most one burst of
+// what its connections can take.
+struct Pacer {
+  double rate = 0;
+  Clock::time_point start;
+  uint64_t issued = 0;
+  bool Allow() {
+    if (rate <= 0) return true;
+    double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    if (static_cast<double>(issued) >= elapsed * rate + 1) return false;
+    ++issued;
+    return true;
+  }
+};
+
+void Fill(Shared& shared, Conn& c, Pacer& pacer) {
   if (shared.stop_sending.load(std::memory_order_relaxed)) return;
-  while (static_cast<int>(c.in_flight.size()) < shared.options->pipeline) QueueRequest(shared, c);
+  while (static_cast<int>(c.in_flight.size()) < shared.options->pipeline && pacer.Allow())
+    QueueRequest(shared, c);
 }
 
 // Writes what the socket takes. False on an error.
@@ -335,6 +357,7 @@ void UpdateInterest(int epoll_fd, Conn& c, size_t index) {
 }
 
 void RunThread(Shared& shared, std::vector<Conn>& conns, Counters& k) {
+  Pacer pacer{shared.options->rate / shared.options->threads, Clock::now(), 0};
   int ep = epoll_create1(EPOLL_CLOEXEC);
   for (size_t i = 0; i < conns.size(); ++i) {
     epoll_event ev{};
@@ -342,11 +365,15 @@ void RunThread(Shared& shared, std::vector<Conn>& conns, Counters& k) {
     ev.data.u64 = i;
     epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev);
   }
-  for (size_t i = 0; i < conns.size(); ++i) {
-    Fill(shared, conns[i]);
-    if (!Flush(conns[i])) Kill(ep, conns[i], k);
-    UpdateInterest(ep, conns[i], i);
-  }
+  auto top_up = [&] {
+    for (size_t i = 0; i < conns.size(); ++i) {
+      if (conns[i].dead) continue;
+      Fill(shared, conns[i], pacer);
+      if (!Flush(conns[i])) Kill(ep, conns[i], k);
+      UpdateInterest(ep, conns[i], i);
+    }
+  };
+  top_up();
   const Clock::time_point drain_deadline = shared.measure_until + std::chrono::seconds(10);
   std::vector<epoll_event> events(256);
   char buffer[64 * 1024];
@@ -366,7 +393,8 @@ void RunThread(Shared& shared, std::vector<Conn>& conns, Counters& k) {
       }
       break;
     }
-    int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 50);
+    // Paced: wake every millisecond to send what the rate allows by now.
+    int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), pacer.rate > 0 ? 1 : 50);
     for (int e = 0; e < n; ++e) {
       size_t i = events[e].data.u64;
       Conn& c = conns[i];
@@ -393,7 +421,7 @@ void RunThread(Shared& shared, std::vector<Conn>& conns, Counters& k) {
           Kill(ep, c, k);
           continue;
         }
-        Fill(shared, c);
+        Fill(shared, c, pacer);
       }
       if (!Flush(c)) {
         Kill(ep, c, k);
@@ -401,6 +429,7 @@ void RunThread(Shared& shared, std::vector<Conn>& conns, Counters& k) {
       }
       UpdateInterest(ep, c, i);
     }
+    if (pacer.rate > 0) top_up();
   }
   for (Conn& c : conns)
     if (!c.dead) close(c.fd);
@@ -425,6 +454,7 @@ bool ParseArgs(int argc, char** argv, Options& o) {
     else if (a == "-d" || a == "--duration") o.duration = std::atof(value());
     else if (a == "-w" || a == "--warmup") o.warmup = std::atof(value());
     else if (a == "-t" || a == "--threads") o.threads = std::atoi(value());
+    else if (a == "-r" || a == "--rate") o.rate = std::atof(value());
     else if (a == "--hosts") o.max_hosts = std::strtoul(value(), nullptr, 10);
     else if (a == "--seed") o.seed = static_cast<uint32_t>(std::strtoul(value(), nullptr, 10)), o.seed_set = true;
     else if (a == "--quiet") o.quiet = true;
@@ -437,7 +467,7 @@ bool ParseArgs(int argc, char** argv, Options& o) {
     }
   }
   if (o.port <= 0 || o.port > 65535 || o.csv.empty() || o.connections < 1 || o.pipeline < 1 ||
-      o.duration <= 0 || o.warmup < 0 || o.threads < 1) {
+      o.duration <= 0 || o.warmup < 0 || o.threads < 1 || o.rate < 0) {
     std::fprintf(stderr, "dyndns_load: bad or missing arguments\n\n%s", kUsage);
     return false;
   }
@@ -518,6 +548,7 @@ int main(int argc, char** argv) {
   if (!o.quiet) {
     std::printf("target          %s:%d, %zu hosts, %d connections x %d in flight, %d thread(s)\n",
                 o.host.c_str(), o.port, hosts.size(), o.connections, o.pipeline, o.threads);
+    if (o.rate > 0) std::printf("paced           %.0f requests/s\n", o.rate);
     std::printf("window          %.1f s measured after %.1f s warm-up\n", o.duration, o.warmup);
     std::printf("requests        %" PRIu64 " in the window, %" PRIu64 " in all\n", all.measured,
                 all.total);
