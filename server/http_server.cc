@@ -655,4 +655,15 @@ void HttpServer::Stop() {
 
 void HttpServer::Post(std::function<void()> task) { impl_->queue->Post(std::move(task)); }
 
+void HttpServer::SetLimits(const HttpServerOptions& limits) {
+  Post([impl = impl_.get(), limits] {
+    HttpServerOptions& o = impl->options;
+    o.max_header_bytes = limits.max_header_bytes;
+    o.max_body_bytes = limits.max_body_bytes;
+    o.read_timeout_ms = limits.read_timeout_ms;
+    o.idle_timeout_ms = limits.idle_timeout_ms;
+    o.max_connections = limits.max_connections;
+  });
+}
+
 }  // namespace updns::server

@@ -114,6 +114,12 @@ class HttpServer {
   // Thread-safe; reads the files on the calling thread.
   Status ReloadTls();
 
+  // A reload's limits: header and body sizes, read and idle timeouts and
+  // max_connections, from `limits`, for what happens on the loop from then
+  // on (a connection keeps the sizes it was accepted with). The listeners
+  // and the TLS files stay. Thread-safe.
+  void SetLimits(const HttpServerOptions& limits);
+
   struct Impl;
 
  private:

@@ -90,6 +90,20 @@ std::vector<NotifierOptions::Zone> NotifyZonesOf(const config::Config& config) {
   return zones;
 }
 
+HttpServerOptions HttpServerOptionsOf(const config::Config& config) {
+  HttpServerOptions options;
+  options.listen = config.http.listen;
+  options.tls_listen = config.http.tls_listen;
+  options.tls_cert = config.http.tls.cert;
+  options.tls_key = config.http.tls.key;
+  options.max_header_bytes = config.http.max_request_size;
+  options.max_body_bytes = config.http.max_body_size;
+  options.read_timeout_ms = config.http.read_timeout_ms;
+  options.idle_timeout_ms = config.http.idle_timeout_ms;
+  options.max_connections = config.http.max_connections;
+  return options;
+}
+
 update::DyndnsPolicy DyndnsPolicyOf(const config::Config& config) {
   update::DyndnsPolicy policy;
   policy.max_hosts = config.dyndns.max_hosts;
@@ -143,12 +157,6 @@ std::vector<std::string> ChangesNeedingRestart(const config::Config& running,
   note(running.http.tls.cert != fresh.http.tls.cert || running.http.tls.key != fresh.http.tls.key,
        "http.tls file names",
        "SIGHUP re-reads the files named at start (replace their contents to renew)");
-  note(running.http.max_request_size != fresh.http.max_request_size ||
-           running.http.max_body_size != fresh.http.max_body_size ||
-           running.http.read_timeout_ms != fresh.http.read_timeout_ms ||
-           running.http.idle_timeout_ms != fresh.http.idle_timeout_ms ||
-           running.http.max_connections != fresh.http.max_connections,
-       "http limits", kBuiltOnce);
   note(running.http.login_per_name != fresh.http.login_per_name ||
            running.http.login_per_address != fresh.http.login_per_address ||
            running.http.login_window_seconds != fresh.http.login_window_seconds,

@@ -11,6 +11,7 @@
 #include "common/status.h"
 #include "config/config.h"
 #include "server/dns_worker.h"
+#include "server/http_server.h"
 #include "server/notifier.h"
 #include "server/rrl.h"
 #include "storage/store.h"
@@ -44,6 +45,9 @@ RrlOptions RrlOptionsOf(const config::ServerConfig& server);
 // Each zone's NOTIFY targets (zones without targets left out).
 std::vector<NotifierOptions::Zone> NotifyZonesOf(const config::Config& config);
 
+// The HTTP service's listeners, TLS files and limits.
+HttpServerOptions HttpServerOptionsOf(const config::Config& config);
+
 update::DyndnsPolicy DyndnsPolicyOf(const config::Config& config);
 // Host TTL per zone name (lowercase, no final dot).
 std::map<std::string, uint32_t> HostTtlsOf(const config::Config& config);
@@ -51,8 +55,7 @@ std::vector<update::HostZone> HostZonesOf(const config::Config& config);
 
 // The settings a reload cannot apply, as "key: why", where `fresh`
 // differs from `running`: sockets, threads, the store, and the parts built
-// once at start (HTTP limits, login throttle, journal limits, mail,
-// notify retries).
+// once at start (login throttle, journal limits, mail, notify retries).
 std::vector<std::string> ChangesNeedingRestart(const config::Config& running,
                                                const config::Config& fresh);
 

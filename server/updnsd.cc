@@ -119,7 +119,8 @@ struct Reloader {
   updns::server::Notifier& notifier;
   updns::server::DyndnsService* dyndns;  // null without HTTP
   updns::server::ApiService* api;        // null without HTTP
-  updns::server::HttpServer* https;      // null without an HTTPS listener
+  updns::server::HttpServer* http;       // null without HTTP
+  updns::server::MetricsSources& metrics;  // read on the HTTP loop
   std::optional<updns::config::Config> running;  // the last applied; `started` until then
   std::shared_ptr<updns::server::ResponseRateLimiter> rrl;  // kept while its settings hold
 
@@ -161,9 +162,13 @@ void Reloader::Reload() {
   notifier.SetZones(server::NotifyZonesOf(*fresh));
   if (dyndns) dyndns->Reconfigure(server::DyndnsPolicyOf(*fresh), server::HostTtlsOf(*fresh));
   if (api) api->Reconfigure(ApiOptionsOf(*fresh));
+  if (http) {
+    http->SetLimits(server::HttpServerOptionsOf(*fresh));
+    http->Post([&metrics = metrics, allow = fresh->http.metrics_allow] { metrics.allow = allow; });
+  }
   // A renewed certificate; on error the previous one keeps serving.
-  if (https) {
-    if (Status status = https->ReloadTls(); !status.ok()) {
+  if (http && !started.http.tls_listen.empty()) {
+    if (Status status = http->ReloadTls(); !status.ok()) {
       Log(LogLevel::kError, "tls_reload_failed",
           {{"key", "http.tls"}, {"error", status}, {"msg", "still serving the previous certificate"}});
     }
@@ -306,16 +311,7 @@ int main(int argc, char** argv) {
     api_options.on_mail_queued = [mail = mailer->get()] { mail->Wake(); };
     api_options.throttle = throttle;
     api = std::make_unique<server::ApiService>(**store, writer, api_options);
-    server::HttpServerOptions http_options;
-    http_options.listen = config->http.listen;
-    http_options.tls_listen = config->http.tls_listen;
-    http_options.tls_cert = config->http.tls.cert;
-    http_options.tls_key = config->http.tls.key;
-    http_options.max_header_bytes = config->http.max_request_size;
-    http_options.max_body_bytes = config->http.max_body_size;
-    http_options.read_timeout_ms = config->http.read_timeout_ms;
-    http_options.idle_timeout_ms = config->http.idle_timeout_ms;
-    http_options.max_connections = config->http.max_connections;
+    server::HttpServerOptions http_options = server::HttpServerOptionsOf(*config);
     auto created = server::HttpServer::Create(
         http_options, [&dyndns, &api, &update_counters, &metrics](
                           const server::HttpRequest& request, server::HttpReply reply) {
@@ -358,7 +354,7 @@ int main(int argc, char** argv) {
 
   Reloader reloader{args.config,  *config,   **store,
                     workers,      **notifier, dyndns.get(),
-                    api.get(),    config->http.tls_listen.empty() ? nullptr : http.get()};
+                    api.get(),    http.get(), metrics};
   uv_loop_t loop;
   uv_loop_init(&loop);
   uv_signal_t sigint, sigterm, sighup;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "tests/server/daemon_fixture.h"
+#include "tests/server/dyndns_fixture.h"
 
 namespace updns::test {
 namespace {
@@ -154,6 +155,55 @@ TEST_F(ReloadTest, SettingsBoundAtStartAreNamed) {
   EXPECT_NE(daemon_.log().find("server.workers"), std::string::npos) << daemon_.log();
   EXPECT_NE(daemon_.log().find("restart updnsd to apply it"), std::string::npos);
   EXPECT_EQ(Rcode("host.test.example.", LDNS_RR_TYPE_A), LDNS_RCODE_NOERROR);
+}
+
+// HTTP limits and metrics_allow follow the file too (the listeners stay).
+TEST(HttpReloadTest, LimitsAndMetricsAllowFollowTheFile) {
+  DyndnsDaemon daemon;
+  std::string error;
+  ASSERT_TRUE(daemon.Start({}, &error)) << error;
+  const std::string padded = "GET /nic/update?hostname=x HTTP/1.1\r\nHost: x\r\nX-Pad: " +
+                             std::string(3000, 'a') + "\r\nConnection: close\r\n\r\n";
+  const std::string metrics = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  auto exchange = [&](const std::string& request) {
+    HttpConnection c;
+    return c.Connect(daemon.http_port()) ? c.Exchange(request).status : -1;
+  };
+  EXPECT_EQ(exchange(padded), 401) << "3 KB of headers are within 8 KiB";
+  EXPECT_EQ(exchange(metrics), 200);
+
+  auto reloads = [&] {
+    size_t n = 0;
+    const std::string log = daemon.log();
+    for (size_t at = log.find("event=reloaded "); at != std::string::npos;
+         at = log.find("event=reloaded ", at + 1))
+      ++n;
+    return n;
+  };
+  auto reload = [&](const std::string& text) {
+    const size_t before = reloads();
+    WriteFile(daemon.config_path(), text);
+    if (::kill(daemon.process().pid(), SIGHUP) != 0) return false;
+    for (auto deadline = Clock::now() + 10s; Clock::now() < deadline;) {
+      if (reloads() > before) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  };
+  DyndnsOptions smaller;
+  smaller.max_request_size = 1024;
+  std::string text = daemon.ConfigText(smaller);
+  size_t http = text.find("http:\n");
+  ASSERT_NE(http, std::string::npos) << text;
+  text.insert(http + 6, "  metrics_allow: [\"10.0.0.0/8\"]\n");
+  ASSERT_TRUE(reload(text)) << daemon.log();
+  // The HTTP loop applies the posted limits before the next connection's
+  // first read; poll briefly in case the reload raced the accept.
+  int status = 0;
+  for (int i = 0; i < 50 && (status = exchange(padded)) != 431; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(status, 431) << "max_request_size 1024 after the reload";
+  EXPECT_EQ(exchange(metrics), 403) << "127.0.0.1 is outside metrics_allow after the reload";
+  EXPECT_EQ(daemon.log().find("http limits"), std::string::npos) << "not a restart setting";
 }
 
 }  // namespace
