@@ -492,7 +492,10 @@ TEST_F(HttpServerTest, ConnectionLimit) {
   EXPECT_EQ(extra.buffer(), "");
   clients.pop_back();  // frees a slot once the server sees the close
   bool served = false;
+  // A refused connection is closed at once, so without a pause all the
+  // attempts could come and go before the server has seen the close.
   for (int attempt = 0; attempt < 50 && !served; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(milliseconds(20));
     Client c(port_);
     served = c.Send("GET / HTTP/1.1\r\n\r\n") && c.Read(200).has_value();
   }
