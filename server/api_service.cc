@@ -164,8 +164,12 @@ struct ApiService::Impl {
   // then `attempt` (if any) is given back to the throttle.
   void RunPasswordCheck(HttpReply& reply, const LoginThrottle::Attempt* attempt,
                         std::function<void(HttpReply)> check);
-  // The hash to verify against when the name is unknown, so that unknown
-  // and known names cost the same time.
+  // The reseller `name` when `password` is its password, nullopt when not
+  // (an unknown name costs the same hash check, so timing tells nothing);
+  // an error when the store could not be read. For the password pool: no
+  // snapshot is held during the deliberately slow hash.
+  Result<std::optional<storage::ResellerRecord>> CheckResellerPassword(
+      const std::string& name, const std::string& password) const;
   void DeleteDeadSession(const std::string& token);
   void MaybePurgeSessions(uint64_t now);
 
@@ -498,24 +502,13 @@ void ApiService::Impl::ResellerLogin(const HttpRequest& request, HttpReply reply
       reply, &attempt,
       [this, name = std::move(fields.name), password = std::move(fields.password),
        attempt](HttpReply reply) {
-        std::optional<storage::ResellerRecord> reseller;
-        {
-          auto txn = store.BeginRead();
-          if (!txn.ok()) {
-            throttle->Refund(attempt);
-            return reply(StoreError(txn.status()));
-          }
-          auto found = update::GetReseller(*txn, name);
-          if (found.ok()) {
-            reseller = std::move(found).value();
-          } else if (!found.status().IsNotFound() && !found.status().IsInvalid()) {
-            throttle->Refund(attempt);
-            return reply(StoreError(found.status()));
-          }
+        auto checked = CheckResellerPassword(name, password);
+        if (!checked.ok()) {
+          throttle->Refund(attempt);
+          return reply(StoreError(checked.status()));
         }
-        bool verified =
-            update::VerifyPassword(password, reseller ? reseller->password_hash : update::DummyPasswordHash());
-        if (!verified || !reseller) return reply(InvalidCredentials());
+        const std::optional<storage::ResellerRecord>& reseller = *checked;
+        if (!reseller) return reply(InvalidCredentials());
         throttle->Succeeded(attempt);
         if (reseller->linked_account.empty()) {
           return reply(Error(403, "not_linked",
@@ -546,6 +539,25 @@ void ApiService::Impl::ResellerLogin(const HttpRequest& request, HttpReply reply
             std::move(reply));
         MaybePurgeSessions(Now());
       });
+}
+
+Result<std::optional<storage::ResellerRecord>> ApiService::Impl::CheckResellerPassword(
+    const std::string& name, const std::string& password) const {
+  std::optional<storage::ResellerRecord> reseller;
+  {
+    auto txn = store.BeginRead();
+    if (!txn.ok()) return txn.status();
+    auto found = update::GetReseller(*txn, name);
+    if (found.ok()) {
+      reseller = std::move(found).value();
+    } else if (!found.status().IsNotFound() && !found.status().IsInvalid()) {
+      return found.status();
+    }
+  }
+  bool verified = update::VerifyPassword(
+      password, reseller ? reseller->password_hash : update::DummyPasswordHash());
+  if (!verified) reseller.reset();
+  return reseller;
 }
 
 void ApiService::Impl::Logout(const std::string& token, HttpReply reply) {
@@ -783,24 +795,13 @@ void ApiService::Impl::Link(const HttpRequest& request, const std::string& token
   RunPasswordCheck(
       reply, &attempt,
       [this, token, name, password = std::move(password.value), attempt](HttpReply reply) {
-        std::optional<storage::ResellerRecord> record;
-        {
-          auto txn = store.BeginRead();
-          if (!txn.ok()) {
-            throttle->Refund(attempt);
-            return reply(StoreError(txn.status()));
-          }
-          auto found = update::GetReseller(*txn, name);
-          if (found.ok()) {
-            record = std::move(found).value();
-          } else if (!found.status().IsNotFound() && !found.status().IsInvalid()) {
-            throttle->Refund(attempt);
-            return reply(StoreError(found.status()));
-          }
+        auto checked = CheckResellerPassword(name, password);
+        if (!checked.ok()) {
+          throttle->Refund(attempt);
+          return reply(StoreError(checked.status()));
         }
-        bool verified =
-            update::VerifyPassword(password, record ? record->password_hash : update::DummyPasswordHash());
-        if (!verified || !record) return reply(InvalidResellerCredentials());
+        const std::optional<storage::ResellerRecord>& record = *checked;
+        if (!record) return reply(InvalidResellerCredentials());
         throttle->Succeeded(attempt);
         MutateAsSession(
             token,
