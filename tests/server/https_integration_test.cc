@@ -49,12 +49,7 @@ class HttpsDaemon : public HttpUpdnsd {
   bool WaitForLog(const std::string& text, milliseconds timeout = milliseconds(5000)) const {
     return WaitForFileText(log_path(), text, timeout, milliseconds(5));
   }
-  size_t CountInLog(const std::string& text) const {
-    std::string all = log();
-    size_t count = 0;
-    for (size_t at = all.find(text); at != std::string::npos; at = all.find(text, at + 1)) ++count;
-    return count;
-  }
+  size_t CountInLog(const std::string& text) const { return CountOf(log(), text); }
 
   std::vector<std::string> Addresses(const std::string& name) const {
     std::optional<Bytes> answer = ExchangeUdp(

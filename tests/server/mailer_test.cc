@@ -66,13 +66,9 @@ const std::string& Python() {
   return python;
 }
 
-bool WaitUntil(const std::function<bool()>& condition, milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return true;
+// The shared WaitUntil, polling every 20 ms.
+bool WaitUntilEvery20ms(const std::function<bool()>& condition, milliseconds timeout) {
+  return test::WaitUntil(condition, timeout, milliseconds(20));
 }
 
 // A loopback TCP socket bound to a port the kernel chose. Listening, it is
@@ -162,7 +158,8 @@ class SmtpSink {
     if (pid_ <= 0) return;
     ::kill(pid_, SIGTERM);
     int status = 0;
-    if (!WaitUntil([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, milliseconds(5000))) {
+    if (!WaitUntilEvery20ms([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; },
+                            milliseconds(5000))) {
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, &status, 0);
     }
@@ -288,7 +285,7 @@ TEST_F(MailerTest, DeliversQueuedMailAndEmptiesTheOutbox) {
   auto mailer = MakeMailer();
   ASSERT_TRUE(mailer);
   mailer->Start();
-  ASSERT_TRUE(WaitUntil([&] { return Outbox().empty(); }, milliseconds(10000)))
+  ASSERT_TRUE(WaitUntilEvery20ms([&] { return Outbox().empty(); }, milliseconds(10000)))
       << "the mail was not delivered";
   mailer->Stop();
   EXPECT_EQ(mailer->stats().delivered, 1u);
@@ -322,7 +319,7 @@ TEST_F(MailerTest, EncodesANonAsciiSubjectAndKeepsAUtf8Body) {
   auto mailer = MakeMailer();
   ASSERT_TRUE(mailer);
   mailer->Start();
-  ASSERT_TRUE(WaitUntil([&] { return Outbox().empty(); }, milliseconds(10000)));
+  ASSERT_TRUE(WaitUntilEvery20ms([&] { return Outbox().empty(); }, milliseconds(10000)));
   mailer->Stop();
   std::vector<Received> received = ReceivedMail();
   ASSERT_EQ(received.size(), 1u);
@@ -349,7 +346,7 @@ TEST_F(MailerTest, RetriesWithBackoffUntilTheRelayComesUp) {
   mailer->Start();
   // Nothing listens: the attempt fails, is recorded, the mail stays.
   std::vector<std::pair<uint64_t, storage::MailRecord>> outbox;
-  ASSERT_TRUE(WaitUntil(
+  ASSERT_TRUE(WaitUntilEvery20ms(
       [&] {
         outbox = Outbox();
         return outbox.size() == 1 && outbox[0].second.attempts >= 1;
@@ -364,7 +361,7 @@ TEST_F(MailerTest, RetriesWithBackoffUntilTheRelayComesUp) {
 
   // The relay comes up: the next retry delivers, without a Wake().
   auto sink = StartSink();
-  ASSERT_TRUE(WaitUntil([&] { return Outbox().empty(); }, milliseconds(10000)))
+  ASSERT_TRUE(WaitUntilEvery20ms([&] { return Outbox().empty(); }, milliseconds(10000)))
       << "not delivered after the retry";
   mailer->Stop();
   ASSERT_EQ(ReceivedMail().size(), 1u);
@@ -382,7 +379,7 @@ TEST_F(MailerTest, BackoffDoublesUpToRetryMax) {
   // next_attempt_at after attempt n is (time of attempt n) + min(1 * 2^(n-1), 2),
   // and attempt n+1 happens at the earliest at next_attempt_at(n).
   std::vector<uint64_t> next;  // next_attempt_at after 1, 2, 3 attempts
-  ASSERT_TRUE(WaitUntil(
+  ASSERT_TRUE(WaitUntilEvery20ms(
       [&] {
         auto outbox = Outbox();
         if (outbox.size() != 1) return false;
@@ -409,7 +406,7 @@ TEST_F(MailerTest, WakeSendsNewMailAtOnce) {
   QueueReset("erin@example.net");
   auto start = Clock::now();
   mailer->Wake();
-  ASSERT_TRUE(WaitUntil([&] { return Outbox().empty(); }, milliseconds(5000)));
+  ASSERT_TRUE(WaitUntilEvery20ms([&] { return Outbox().empty(); }, milliseconds(5000)));
   EXPECT_LT(Clock::now() - start, milliseconds(3000));
   mailer->Stop();
   EXPECT_EQ(ReceivedMail().size(), 1u);
@@ -424,7 +421,7 @@ TEST_F(MailerTest, PollsForMailQueuedByAnotherProcess) {
   mailer->Start();
   std::this_thread::sleep_for(milliseconds(300));
   QueueReset("frank@example.net");
-  ASSERT_TRUE(WaitUntil([&] { return Outbox().empty(); }, milliseconds(5000)));
+  ASSERT_TRUE(WaitUntilEvery20ms([&] { return Outbox().empty(); }, milliseconds(5000)));
   mailer->Stop();
   EXPECT_EQ(ReceivedMail().size(), 1u);
 }
@@ -459,7 +456,7 @@ TEST_F(MailerTest, MailSurvivesAStopBeforeSendingAndANewMailerDeliversIt) {
   auto mailer = MakeMailer();
   ASSERT_TRUE(mailer);
   mailer->Start();
-  ASSERT_TRUE(WaitUntil([&] { return Outbox().empty(); }, milliseconds(10000)));
+  ASSERT_TRUE(WaitUntilEvery20ms([&] { return Outbox().empty(); }, milliseconds(10000)));
   mailer->Stop();
   std::vector<Received> received = ReceivedMail();
   ASSERT_EQ(received.size(), 1u);
@@ -498,7 +495,7 @@ TEST_F(MailerTest, StalledSessionTimesOutAsAFailedAttempt) {
   ASSERT_TRUE(mailer);
   mailer->Start();
   std::vector<std::pair<uint64_t, storage::MailRecord>> outbox;
-  ASSERT_TRUE(WaitUntil(
+  ASSERT_TRUE(WaitUntilEvery20ms(
       [&] {
         outbox = Outbox();
         return outbox.size() == 1 && outbox[0].second.attempts >= 1;
@@ -516,7 +513,7 @@ TEST_F(MailerTest, RelayRefusalIsRecordedAndOtherMailStillGoes) {
   ASSERT_TRUE(mailer);
   mailer->Start();
   std::vector<std::pair<uint64_t, storage::MailRecord>> outbox;
-  ASSERT_TRUE(WaitUntil(
+  ASSERT_TRUE(WaitUntilEvery20ms(
       [&] {
         outbox = Outbox();
         return outbox.size() == 1 && outbox[0].second.attempts >= 1;
@@ -539,8 +536,9 @@ TEST_F(MailerTest, AuthenticatesWithTheConfiguredCredentials) {
     auto mailer = MakeMailer();
     ASSERT_TRUE(mailer);
     mailer->Start();
-    ASSERT_TRUE(WaitUntil([&] { return !Outbox().empty() && Outbox()[0].second.attempts >= 1; },
-                          milliseconds(10000)));
+    ASSERT_TRUE(
+        WaitUntilEvery20ms([&] { return !Outbox().empty() && Outbox()[0].second.attempts >= 1; },
+                           milliseconds(10000)));
     mailer->Stop();
     EXPECT_TRUE(ReceivedMail().empty());
     EXPECT_FALSE(Outbox()[0].second.last_error.empty());
@@ -550,7 +548,7 @@ TEST_F(MailerTest, AuthenticatesWithTheConfiguredCredentials) {
   ASSERT_TRUE(mailer);
   mailer->Start();
   mailer->Wake();
-  ASSERT_TRUE(WaitUntil([&] { return Outbox().empty(); }, milliseconds(10000)));
+  ASSERT_TRUE(WaitUntilEvery20ms([&] { return Outbox().empty(); }, milliseconds(10000)));
   mailer->Stop();
   EXPECT_EQ(ReceivedMail().size(), 1u);
 }
@@ -564,7 +562,7 @@ TEST_F(MailerTest, RequiredStarttlsIsNeverSkipped) {
   ASSERT_TRUE(mailer);
   mailer->Start();
   std::vector<std::pair<uint64_t, storage::MailRecord>> outbox;
-  ASSERT_TRUE(WaitUntil(
+  ASSERT_TRUE(WaitUntilEvery20ms(
       [&] {
         outbox = Outbox();
         return outbox.size() == 1 && outbox[0].second.attempts >= 1;
@@ -582,7 +580,7 @@ TEST_F(MailerTest, RecipientThatCouldInjectHeadersIsNeverSent) {
   ASSERT_TRUE(mailer);
   mailer->Start();
   std::vector<std::pair<uint64_t, storage::MailRecord>> outbox;
-  ASSERT_TRUE(WaitUntil(
+  ASSERT_TRUE(WaitUntilEvery20ms(
       [&] {
         outbox = Outbox();
         return outbox.size() == 1 && outbox[0].second.attempts >= 1;
@@ -615,8 +613,8 @@ TEST_F(MailerTest, MailRemovedByAnOperatorMeanwhileIsForgotten) {
   auto mailer = MakeMailer();
   ASSERT_TRUE(mailer);
   mailer->Start();
-  ASSERT_TRUE(WaitUntil([&] { return !Outbox().empty() && Outbox()[0].second.attempts >= 1; },
-                        milliseconds(10000)));
+  ASSERT_TRUE(WaitUntilEvery20ms(
+      [&] { return !Outbox().empty() && Outbox()[0].second.attempts >= 1; }, milliseconds(10000)));
   {
     auto txn = store_->BeginWrite();
     ASSERT_TRUE(txn.ok());

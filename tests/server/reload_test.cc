@@ -35,19 +35,8 @@ class ReloadTest : public ::testing::Test {
   // Sends SIGHUP and waits for one more log line with `outcome`.
   bool Reload(const std::string& outcome) {
     const size_t before = CountOf(daemon_.log(), outcome);
-    if (::kill(daemon_.process().pid(), SIGHUP) != 0) return false;
-    auto deadline = Clock::now() + 10s;
-    while (Clock::now() < deadline) {
-      if (CountOf(daemon_.log(), outcome) > before) return true;
-      std::this_thread::sleep_for(10ms);
-    }
-    return false;
-  }
-
-  static size_t CountOf(const std::string& text, const std::string& what) {
-    size_t n = 0;
-    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-    return n;
+    return ::kill(daemon_.process().pid(), SIGHUP) == 0 &&
+           WaitUntil([&] { return CountOf(daemon_.log(), outcome) > before; }, 10s, 10ms);
   }
 
   unsigned Rcode(const std::string& name, ldns_rr_type type) {
@@ -172,23 +161,12 @@ TEST(HttpReloadTest, LimitsAndMetricsAllowFollowTheFile) {
   EXPECT_EQ(exchange(padded), 401) << "3 KB of headers are within 8 KiB";
   EXPECT_EQ(exchange(metrics), 200);
 
-  auto reloads = [&] {
-    size_t n = 0;
-    const std::string log = daemon.log();
-    for (size_t at = log.find("event=reloaded "); at != std::string::npos;
-         at = log.find("event=reloaded ", at + 1))
-      ++n;
-    return n;
-  };
+  auto reloads = [&] { return CountOf(daemon.log(), "event=reloaded "); };
   auto reload = [&](const std::string& text) {
     const size_t before = reloads();
     WriteFile(daemon.config_path(), text);
-    if (::kill(daemon.process().pid(), SIGHUP) != 0) return false;
-    for (auto deadline = Clock::now() + 10s; Clock::now() < deadline;) {
-      if (reloads() > before) return true;
-      std::this_thread::sleep_for(10ms);
-    }
-    return false;
+    return ::kill(daemon.process().pid(), SIGHUP) == 0 &&
+           WaitUntil([&] { return reloads() > before; }, 10s, 10ms);
   };
   DyndnsOptions smaller;
   smaller.max_request_size = 1024;

@@ -38,16 +38,6 @@ bool HaveAiosmtpd() {
   return have;
 }
 
-bool WaitUntil(const std::function<bool()>& condition, milliseconds timeout,
-               milliseconds step = milliseconds(50)) {
-  auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(step);
-  }
-  return true;
-}
-
 // updnsd serving dyn.example with HTTP (dyndns2 and the API) and its mailer
 // sending to smtp://127.0.0.1:smtp_port(), retrying after 1 s, then 2 s.
 class MailDaemon : public HttpUpdnsd {

@@ -40,24 +40,6 @@ std::string TransferLogLine(const char* kind, uint32_t serial, const char* forma
          std::to_string(serial) + " peer=127.0.0.1 key=xfr-key. format=" + format;
 }
 
-// Polls `condition` every `step` until it holds; false after `timeout`.
-bool WaitUntil(const std::function<bool()>& condition, milliseconds timeout,
-               milliseconds step = milliseconds(50)) {
-  auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(step);
-  }
-  return true;
-}
-
-size_t CountOf(const std::string& text, const std::string& needle) {
-  size_t count = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
-    ++count;
-  return count;
-}
-
 // A UDP query with up to three tries (1 s each); nullptr when no answer
 // with the query's ID came back.
 Packet QueryUdp(const SocketAddress& server, const std::string& name, ldns_rr_type type) {

@@ -22,8 +22,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -45,16 +47,30 @@ inline void WriteFile(const std::filesystem::path& path, const std::string& text
   out << text;
 }
 
-// Waits until the file at `path` contains `text`, reading it every `step`;
-// false after `timeout`.
-inline bool WaitForFileText(const std::filesystem::path& path, const std::string& text,
-                            milliseconds timeout, milliseconds step) {
+// Polls `condition` every `step` until it holds; false after `timeout`.
+inline bool WaitUntil(const std::function<bool()>& condition, milliseconds timeout,
+                      milliseconds step = milliseconds(50)) {
   auto deadline = Clock::now() + timeout;
-  while (ReadFile(path).find(text) == std::string::npos) {
+  while (!condition()) {
     if (Clock::now() >= deadline) return false;
     std::this_thread::sleep_for(step);
   }
   return true;
+}
+
+// Waits until the file at `path` contains `text`, reading it every `step`;
+// false after `timeout`.
+inline bool WaitForFileText(const std::filesystem::path& path, const std::string& text,
+                            milliseconds timeout, milliseconds step) {
+  return WaitUntil([&] { return ReadFile(path).find(text) != std::string::npos; }, timeout, step);
+}
+
+// How often `needle` occurs in `text`, overlapping occurrences included.
+inline size_t CountOf(std::string_view text, std::string_view needle) {
+  size_t count = 0;
+  for (size_t at = text.find(needle); at != std::string_view::npos; at = text.find(needle, at + 1))
+    ++count;
+  return count;
 }
 
 // The lines of `text` without their '\n'.
