@@ -379,6 +379,20 @@ inline std::optional<Bytes> ExchangeTcp(const SocketAddress& server, const Bytes
 inline const char* kZones[][2] = {{"test.example", "test.example.zone"},
                                   {"neg.example", "neg.example.zone"}};
 
+// The TXT RRset of big.test.example in tests/data/test.example.zone (four
+// 240-byte strings: too large for a 512-byte UDP answer), as RrText prints it.
+inline std::vector<std::string> BigTxt() {
+  std::vector<std::string> texts;
+  const std::string alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+  for (int i = 0; i < 4; ++i) {
+    std::string repeated;
+    for (int k = 0; k < 8; ++k) repeated += alphabet.substr(static_cast<size_t>(i));
+    std::string s = ("big-txt-record-" + std::to_string(i) + "-" + repeated).substr(0, 240);
+    texts.push_back("big.test.example. 3600 IN TXT \"" + s + "\"");
+  }
+  return texts;
+}
+
 inline std::filesystem::path TestDataDir() {
   return std::filesystem::path(UPDNS_SOURCE_DIR) / "tests" / "data";
 }

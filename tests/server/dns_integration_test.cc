@@ -507,18 +507,6 @@ TEST_F(DnsTest, EdnsVersion1GetsBadvers) {
 
 // --- Truncation ------------------------------------------------------------------
 
-std::vector<std::string> BigTxt() {
-  std::vector<std::string> texts;
-  const std::string alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
-  for (int i = 0; i < 4; ++i) {
-    std::string repeated;
-    for (int k = 0; k < 8; ++k) repeated += alphabet.substr(static_cast<size_t>(i));
-    std::string s = ("big-txt-record-" + std::to_string(i) + "-" + repeated).substr(0, 240);
-    texts.push_back("big.test.example. 3600 IN TXT \"" + s + "\"");
-  }
-  return texts;
-}
-
 TEST_F(DnsTest, LargeAnswerIsTruncatedOverUdpWithoutEdns) {
   Packet p = Ask("big.test.example.", LDNS_RR_TYPE_TXT);
   ASSERT_NE(p, nullptr);

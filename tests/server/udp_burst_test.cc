@@ -58,18 +58,6 @@ struct Expected {
   std::vector<std::string> authority;  // sorted RrText
 };
 
-std::vector<std::string> BigTxt() {
-  std::vector<std::string> texts;
-  const std::string alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
-  for (int i = 0; i < 4; ++i) {
-    std::string repeated;
-    for (int k = 0; k < 8; ++k) repeated += alphabet.substr(static_cast<size_t>(i));
-    std::string s = ("big-txt-record-" + std::to_string(i) + "-" + repeated).substr(0, 240);
-    texts.push_back("big.test.example. 3600 IN TXT \"" + s + "\"");
-  }
-  return texts;
-}
-
 // Query `seq` of socket `socket`: a mix of every kind of answer, most of
 // them with a name no other query uses.
 Expected Case(int socket, int seq) {
