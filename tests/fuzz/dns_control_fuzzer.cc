@@ -166,19 +166,7 @@ void CheckMessage(const uint8_t* message, size_t size, size_t capacity) {
 }
 
 sockaddr_storage Peer(uint8_t flags) {
-  sockaddr_storage ss{};
-  if (flags & 16) {
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_addr = in6addr_loopback;
-    std::memcpy(&ss, &a, sizeof a);
-  } else {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    inet_pton(AF_INET, flags & 8 ? "127.0.0.1" : "192.0.2.1", &a.sin_addr);
-    std::memcpy(&ss, &a, sizeof a);
-  }
-  return ss;
+  return Address(flags & 16 ? "::1" : flags & 8 ? "127.0.0.1" : "192.0.2.1");
 }
 
 }  // namespace

@@ -1,8 +1,11 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <string>
@@ -49,6 +52,22 @@ std::string ScratchDir(const char* name) {
   }
   g_dirs->push_back(path);
   return path;
+}
+
+sockaddr_storage Address(const char* text) {
+  sockaddr_storage ss{};
+  if (std::strchr(text, ':') != nullptr) {
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    inet_pton(AF_INET6, text, &a.sin6_addr);
+    std::memcpy(&ss, &a, sizeof a);
+  } else {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    inet_pton(AF_INET, text, &a.sin_addr);
+    std::memcpy(&ss, &a, sizeof a);
+  }
+  return ss;
 }
 
 }  // namespace updns::fuzz

@@ -9,6 +9,8 @@
 // in a scratch directory removed at exit.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -61,5 +63,9 @@ void Check(bool ok, const char* what);
 // A directory for this process's state (on /dev/shm when there is one, so
 // that LMDB's fsync costs nothing), removed at exit. `name` tells them apart.
 std::string ScratchDir(const char* name);
+
+// A client address from numeric text, IPv6 when it has a ':' ("192.0.2.1",
+// "2001:db8::5", "::ffff:10.0.0.1").
+sockaddr_storage Address(const char* text);
 
 }  // namespace updns::fuzz

@@ -72,30 +72,12 @@ bool HasUpper(std::string_view s) {
   return false;
 }
 
-sockaddr_storage V4(const char* text) {
-  sockaddr_storage ss{};
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  inet_pton(AF_INET, text, &a.sin_addr);
-  std::memcpy(&ss, &a, sizeof a);
-  return ss;
-}
-
-sockaddr_storage V6(const char* text) {
-  sockaddr_storage ss{};
-  sockaddr_in6 a{};
-  a.sin6_family = AF_INET6;
-  inet_pton(AF_INET6, text, &a.sin6_addr);
-  std::memcpy(&ss, &a, sizeof a);
-  return ss;
-}
-
 // Public and private, IPv4, IPv6 and IPv4-mapped, and none at all: the
 // rules about a private myip depend on the source.
 const std::vector<sockaddr_storage>& Sources() {
-  static const std::vector<sockaddr_storage> sources = {V4("203.0.113.5"), V4("192.168.1.2"),
-                                                        V6("2001:db8::5"), V6("::ffff:10.0.0.1"),
-                                                        sockaddr_storage{}};
+  static const std::vector<sockaddr_storage> sources = {
+      Address("203.0.113.5"), Address("192.168.1.2"), Address("2001:db8::5"),
+      Address("::ffff:10.0.0.1"), sockaddr_storage{}};
   return sources;
 }
 
