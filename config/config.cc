@@ -1055,6 +1055,11 @@ uint16_t Endpoint::port() const {
   return 0;
 }
 
+bool SameEndpoints(const std::vector<Endpoint>& a, const std::vector<Endpoint>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const Endpoint& x, const Endpoint& y) { return x.text == y.text; });
+}
+
 const KeyConfig* Config::FindKey(std::string_view name) const {
   std::string canonical = CanonicalName(name);
   for (const KeyConfig& key : keys) {

@@ -24,6 +24,9 @@ struct Endpoint {
   uint16_t port() const;
 };
 
+// The same endpoints as written, in the same order: what a reload compares.
+bool SameEndpoints(const std::vector<Endpoint>& a, const std::vector<Endpoint>& b);
+
 struct ServerConfig {
   std::vector<Endpoint> listen;  // DNS over UDP and TCP; default 127.0.0.1@53
   unsigned workers = 0;          // query loops; 0 in the file is invalid, absent = cores

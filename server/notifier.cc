@@ -61,11 +61,6 @@ ZoneState NewZoneState(NotifierOptions::Zone zone) {
   return state;
 }
 
-bool SameTargets(const std::vector<config::Endpoint>& a, const std::vector<config::Endpoint>& b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
-                    [](const config::Endpoint& x, const config::Endpoint& y) { return x.text == y.text; });
-}
-
 }  // namespace
 
 struct Notifier::Impl {
@@ -290,7 +285,7 @@ void Notifier::Impl::ApplyZones() {
       }
     }
     auto old = std::find_if(zones.begin(), zones.end(), [&](const ZoneState& z) {
-      return z.apex == zone.apex && SameTargets(z.targets, zone.targets);
+      return z.apex == zone.apex && config::SameEndpoints(z.targets, zone.targets);
     });
     next.push_back(old != zones.end() ? std::move(*old) : NewZoneState(std::move(zone)));
   }

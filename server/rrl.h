@@ -34,6 +34,8 @@ struct RrlOptions {
   uint8_t ipv4_prefix = 24;
   uint8_t ipv6_prefix = 56;
   size_t table_size = 1 << 16;  // buckets (rounded up to a power of two)
+
+  bool operator==(const RrlOptions&) const = default;
 };
 
 enum class AnswerClass : uint8_t { kPositive, kNxdomain, kNodata, kReferral, kError };

@@ -1,7 +1,5 @@
 #include "server/setup.h"
 
-#include <algorithm>
-
 #include "common/log.h"
 #include "server/dns_control.h"
 #include "zone/name.h"
@@ -125,15 +123,6 @@ std::vector<update::HostZone> HostZonesOf(const config::Config& config) {
   return zones;
 }
 
-namespace {
-
-bool SameEndpoints(const std::vector<config::Endpoint>& a, const std::vector<config::Endpoint>& b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
-                    [](const config::Endpoint& x, const config::Endpoint& y) { return x.text == y.text; });
-}
-
-}  // namespace
-
 std::vector<std::string> ChangesNeedingRestart(const config::Config& running,
                                                const config::Config& fresh) {
   std::vector<std::string> changes;
@@ -142,7 +131,8 @@ std::vector<std::string> ChangesNeedingRestart(const config::Config& running,
   };
   const char* kSockets = "the sockets are bound at start";
   const char* kBuiltOnce = "set when the daemon starts";
-  note(!SameEndpoints(running.server.listen, fresh.server.listen), "server.listen", kSockets);
+  note(!config::SameEndpoints(running.server.listen, fresh.server.listen), "server.listen",
+       kSockets);
   note(running.server.workers != fresh.server.workers, "server.workers", "one thread per loop, started once");
   note(running.server.cpu_affinity != fresh.server.cpu_affinity, "server.cpu_affinity", kBuiltOnce);
   note(running.server.udp_payload != fresh.server.udp_payload, "server.udp_payload", kBuiltOnce);
@@ -152,8 +142,9 @@ std::vector<std::string> ChangesNeedingRestart(const config::Config& running,
   note(running.storage.journal_max_entries != fresh.storage.journal_max_entries ||
            running.storage.journal_max_bytes != fresh.storage.journal_max_bytes,
        "storage.journal_entries/journal_size", kBuiltOnce);
-  note(!SameEndpoints(running.http.listen, fresh.http.listen), "http.listen", kSockets);
-  note(!SameEndpoints(running.http.tls_listen, fresh.http.tls_listen), "http.tls_listen", kSockets);
+  note(!config::SameEndpoints(running.http.listen, fresh.http.listen), "http.listen", kSockets);
+  note(!config::SameEndpoints(running.http.tls_listen, fresh.http.tls_listen), "http.tls_listen",
+       kSockets);
   note(running.http.tls.cert != fresh.http.tls.cert || running.http.tls.key != fresh.http.tls.key,
        "http.tls file names",
        "SIGHUP re-reads the files named at start (replace their contents to renew)");

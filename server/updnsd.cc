@@ -139,11 +139,7 @@ void Reloader::Reload() {
   const config::Config& before = running ? *running : started;
   // One limiter table for every loop; its counts survive a reload that
   // leaves its settings alone.
-  const server::RrlOptions old_rrl = server::RrlOptionsOf(before.server);
-  const server::RrlOptions new_rrl = server::RrlOptionsOf(fresh->server);
-  if (old_rrl.rate != new_rrl.rate || old_rrl.slip != new_rrl.slip ||
-      old_rrl.ipv4_prefix != new_rrl.ipv4_prefix || old_rrl.ipv6_prefix != new_rrl.ipv6_prefix)
-    rrl = nullptr;
+  if (server::RrlOptionsOf(before.server) != server::RrlOptionsOf(fresh->server)) rrl = nullptr;
   auto options = server::DnsWorkerOptionsOf(*fresh, rrl);
   if (!options.ok()) {
     Log(LogLevel::kError, "reload_refused",
