@@ -51,15 +51,18 @@ sanitize: peers
 
 # Each libFuzzer target (tests/fuzz/README.md) for FUZZ_SECONDS, from its
 # seed corpus, built with clang, ASan and UBSan; fails if one crashes.
+# FUZZ_SEED=N repeats a run's inputs exactly (CI uses 1); unset, each run
+# explores new ones.
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= query http json_api config zone_file tsig rfc2136 dns_control
+FUZZ_SEED ?=
 fuzz:
 	@UPDNS_WITH_FUZZ=1 ./scripts/install-deps.sh
 	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
 	  -DCMAKE_CXX_COMPILER=clang++ -DUPDNS_FUZZ=ON -DUPDNS_BENCH=OFF
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(addprefix updns_fuzz_,$(FUZZ_TARGETS))
-	./tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	FUZZ_SEED=$(FUZZ_SEED) ./tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD) build-asan

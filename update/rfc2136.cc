@@ -12,6 +12,7 @@
 #include "storage/schema.h"
 #include "zone/journal.h"
 #include "zone/name.h"
+#include "zone/rdata.h"
 #include "zone/wire.h"
 #include "zone/zone_edit.h"
 
@@ -26,14 +27,10 @@ using zone::kClassIN;
 using zone::kHeaderSize;
 
 constexpr uint16_t kClassNONE = 254;
-constexpr uint16_t kTypeHINFO = 13, kTypeRP = 17, kTypePX = 26, kTypeNAPTR = 35, kTypeKX = 36,
-                   kTypeDNAME = 39, kTypeRRSIG = 46, kTypeNSEC = 47, kTypeSPF = 99;
 constexpr size_t kMaxRdataSize = 65535;  // a node stores rdlength as u16
 
 uint16_t Load16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 uint32_t Load32(const uint8_t* p) { return uint32_t{Load16(p)} << 16 | Load16(p + 2); }
-
-char Lower(uint8_t c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); }
 
 std::string ClassText(uint16_t c) {
   if (c == kClassIN) return "IN";
@@ -44,168 +41,6 @@ std::string ClassText(uint16_t c) {
 
 // Types that are questions or transport, never data (RFC 6895 §3.1: 128-255
 // are QTYPEs and meta-TYPEs; 0 is reserved; OPT lives in no zone).
-
-// ---- Names and rdata from the wire ------------------------------------------
-
-// Where names are read from: a whole message (compression pointers allowed,
-// never into the header) or one stored rdata (no pointers).
-struct Source {
-  const uint8_t* bytes;
-  size_t size;
-  bool pointers;
-};
-
-// Reads the name at `pos` (RFC 1035 §4.1.4), appending its uncompressed form
-// to `out`, lowercased when `lower`. Its bytes in the stream must end by
-// `end`; a pointer must lead strictly before every label seen so far, which
-// rules out loops. Returns the stream position after the name, or 0.
-size_t ReadName(const Source& src, size_t pos, size_t end, bool lower, std::string& out) {
-  size_t after = 0;  // set at the first pointer
-  size_t lowest = pos;
-  size_t limit = end;  // labels reached through a pointer may lie anywhere before
-  size_t length = 0;
-  while (true) {
-    if (pos >= limit) return 0;
-    uint8_t len = src.bytes[pos];
-    if ((len & 0xC0) == 0xC0) {
-      if (!src.pointers || pos + 1 >= limit) return 0;
-      size_t target = static_cast<size_t>(len & 0x3F) << 8 | src.bytes[pos + 1];
-      if (target >= lowest || target < kHeaderSize) return 0;
-      if (after == 0) after = pos + 2;
-      pos = lowest = target;
-      limit = src.size;
-      continue;
-    }
-    if (len & 0xC0) return 0;  // extended label types are obsolete (RFC 6891 §5)
-    if (length + 1 + len > zone::kMaxNameSize || pos + 1 + len > limit) return 0;
-    out.push_back(static_cast<char>(len));
-    length += 1 + len;
-    if (len == 0) break;
-    for (size_t i = 1; i <= len; ++i) {
-      out.push_back(lower ? Lower(src.bytes[pos + i]) : static_cast<char>(src.bytes[pos + i]));
-    }
-    pos += 1 + len;
-  }
-  return after ? after : pos + 1;
-}
-
-// Copies the rdata in [pos, end) field by field, decompressing its names.
-class RdataWalker {
- public:
-  RdataWalker(const Source& src, size_t pos, size_t end, bool lower, std::string& out)
-      : src_(src), pos_(pos), end_(end), lower_(lower), out_(out) {}
-
-  bool Name() {
-    size_t next = ReadName(src_, pos_, end_, lower_, out_);
-    if (next == 0) return false;
-    pos_ = next;
-    return true;
-  }
-  bool Bytes(size_t n) {
-    if (end_ - pos_ < n) return false;
-    out_.append(reinterpret_cast<const char*>(src_.bytes + pos_), n);
-    pos_ += n;
-    return true;
-  }
-  bool String() { return pos_ < end_ && Bytes(1 + size_t{src_.bytes[pos_]}); }
-  bool StringsToEnd() {
-    while (pos_ < end_) {
-      if (!String()) return false;
-    }
-    return true;
-  }
-  bool Rest() { return Bytes(end_ - pos_); }
-  bool AtEnd() const { return pos_ == end_; }
-
- private:
-  const Source& src_;
-  size_t pos_, end_;
-  bool lower_;
-  std::string& out_;
-};
-
-// True when the rdata has the layout of its type. The types whose layout is
-// known are those with names inside (RFC 3597 §4 says which may arrive
-// compressed; we take all of them either way) and the fixed-size addresses;
-// every other type is opaque (RFC 3597).
-bool WalkRdata(uint16_t t, RdataWalker& w) {
-  switch (t) {
-    case type::kA:
-      return w.Bytes(4) && w.AtEnd();
-    case type::kAAAA:
-      return w.Bytes(16) && w.AtEnd();
-    case type::kNS:
-    case type::kMD:
-    case type::kMF:
-    case type::kCNAME:
-    case type::kMB:
-    case type::kMG:
-    case type::kMR:
-    case type::kPTR:
-    case kTypeDNAME:
-      return w.Name() && w.AtEnd();
-    case type::kSOA:
-      return w.Name() && w.Name() && w.Bytes(20) && w.AtEnd();
-    case type::kMINFO:
-    case kTypeRP:
-      return w.Name() && w.Name() && w.AtEnd();
-    case type::kMX:
-    case type::kAFSDB:
-    case type::kRT:
-    case kTypeKX:
-      return w.Bytes(2) && w.Name() && w.AtEnd();
-    case type::kSRV:
-      return w.Bytes(6) && w.Name() && w.AtEnd();
-    case kTypePX:
-      return w.Bytes(2) && w.Name() && w.Name() && w.AtEnd();
-    case kTypeNAPTR:
-      return w.Bytes(4) && w.String() && w.String() && w.String() && w.Name() && w.AtEnd();
-    case kTypeHINFO:
-      return w.String() && w.String() && w.AtEnd();
-    case type::kTXT:
-    case kTypeSPF:
-      return w.String() && w.StringsToEnd();
-    default:
-      return w.Rest();
-  }
-}
-
-bool HasNames(uint16_t t) {
-  switch (t) {
-    case type::kNS:
-    case type::kMD:
-    case type::kMF:
-    case type::kCNAME:
-    case type::kMB:
-    case type::kMG:
-    case type::kMR:
-    case type::kPTR:
-    case kTypeDNAME:
-    case type::kSOA:
-    case type::kMINFO:
-    case kTypeRP:
-    case type::kMX:
-    case type::kAFSDB:
-    case type::kRT:
-    case kTypeKX:
-    case type::kSRV:
-    case kTypePX:
-    case kTypeNAPTR:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// The form two rdatas are compared in: names inside lowercased (RFC 2136
-// §1.1.1 compares names case-insensitively; RFC 4034 §6.2 lists the types).
-std::string Canonical(uint16_t t, std::string_view rdata) {
-  if (!HasNames(t)) return std::string(rdata);
-  std::string out;
-  Source src{reinterpret_cast<const uint8_t*>(rdata.data()), rdata.size(), false};
-  RdataWalker walker(src, 0, rdata.size(), /*lower=*/true, out);
-  return WalkRdata(t, walker) ? out : std::string(rdata);
-}
 
 uint32_t SoaSerial(std::string_view rdata) {
   return storage::LoadU32(rdata.data() + rdata.size() - 20);
@@ -227,9 +62,10 @@ Status Malformed(std::string what) { return Status::Invalid("malformed UPDATE: "
 
 // Reads one record at `pos`; `out` null for the additional section, whose
 // rdata is only skipped.
-Status ReadRecord(const Source& src, size_t& pos, const std::string& where, UpdateRR* out) {
+Status ReadRecord(const zone::WireSource& src, size_t& pos, const std::string& where,
+                  UpdateRR* out) {
   UpdateRR rr;
-  size_t after = ReadName(src, pos, src.size, /*lower=*/true, rr.owner);
+  size_t after = zone::ReadName(src, pos, src.size, /*lower=*/true, rr.owner);
   if (after == 0) return Malformed(where + ": bad or truncated owner name");
   if (src.size - after < 10) return Malformed(where + ": truncated after the owner name");
   const uint8_t* p = src.bytes + after;
@@ -243,8 +79,7 @@ Status ReadRecord(const Source& src, size_t& pos, const std::string& where, Upda
                      " runs past the end of the message");
   pos = start + rdlength;
   if (out == nullptr) return Status::Ok();
-  RdataWalker walker(src, start, start + rdlength, /*lower=*/false, rr.rdata);
-  bool fits = WalkRdata(rr.type, walker);
+  bool fits = zone::CopyRdata(rr.type, src, start, start + rdlength, /*lower=*/false, rr.rdata);
   // Empty rdata is how ANY and NONE records say "no value" (RFC 2136 §2.4).
   bool empty_ok = rdlength == 0 && (rr.rclass == kClassANY || rr.rclass == kClassNONE);
   if (empty_ok) {
@@ -386,7 +221,7 @@ Result<Node*> Applier::Load(const std::string& name) {
       for (size_t pos = 0; pos < set.body.size();) {
         size_t len = storage::LoadU16(set.body.data() + pos);
         std::string_view rdata = set.body.substr(pos + 2, len);
-        rrset.rrs.push_back({std::string(rdata), Canonical(set.type, rdata)});
+        rrset.rrs.push_back({std::string(rdata), zone::CanonicalRdata(set.type, rdata)});
         pos += 2 + len;
       }
       node.sets.push_back(std::move(rrset));
@@ -462,7 +297,7 @@ Status Applier::CheckPrerequisites() {
       }
     } else if (rr.rclass == m_.zone_class) {
       std::vector<std::string>& rdatas = expected[{rr.owner, rr.type}];
-      std::string canonical = Canonical(rr.type, rr.rdata);
+      std::string canonical = zone::CanonicalRdata(rr.type, rr.rdata);
       if (std::find(rdatas.begin(), rdatas.end(), canonical) == rdatas.end())
         rdatas.push_back(std::move(canonical));
     } else {
@@ -578,7 +413,7 @@ Status Applier::ApplyRecord(const UpdateRR& rr) {
 void Applier::Add(Node& node, const UpdateRR& rr) {
   // RFC 2181 §8: a TTL with the top bit set is taken as 0.
   const uint32_t ttl = (rr.ttl & 0x80000000u) ? 0 : rr.ttl;
-  std::string canonical = Canonical(rr.type, rr.rdata);
+  std::string canonical = zone::CanonicalRdata(rr.type, rr.rdata);
   if (rr.type == type::kSOA) {
     // Only the apex has an SOA to replace; elsewhere there is none (§3.4.2.2).
     RRset* soa = rr.owner == apex_ ? node.Find(type::kSOA) : nullptr;
@@ -594,7 +429,7 @@ void Applier::Add(Node& node, const UpdateRR& rr) {
   // RFC 1034 §3.6.2: a CNAME owner holds nothing else; RFC 4035 §2.5 lets
   // RRSIG and NSEC stay with it. Conflicting adds are ignored (§3.4.2.2).
   auto with_cname = [](uint16_t t) {
-    return t == type::kCNAME || t == kTypeRRSIG || t == kTypeNSEC;
+    return t == type::kCNAME || t == type::kRRSIG || t == type::kNSEC;
   };
   if (rr.type == type::kCNAME) {
     if (RRset* cname = node.Find(type::kCNAME)) {
@@ -622,7 +457,7 @@ void Applier::DeleteRR(Node& node, const UpdateRR& rr) {
   if (rr.type == type::kSOA) return;  // §3.4.2.4: the SOA stays
   RRset* set = node.Find(rr.type);
   if (set == nullptr) return;
-  const std::string canonical = Canonical(rr.type, rr.rdata);
+  const std::string canonical = zone::CanonicalRdata(rr.type, rr.rdata);
   auto matches = [&](const StoredRR& s) { return s.canonical == canonical; };
   size_t count = static_cast<size_t>(std::count_if(set->rrs.begin(), set->rrs.end(), matches));
   if (count == 0) return;
@@ -740,8 +575,8 @@ Result<UpdateMessage> ParseUpdateMessage(const uint8_t* message, size_t size) {
     return Malformed("ZOCOUNT is " + std::to_string(zocount) + "; an update names one zone");
   UpdateMessage m;
   m.id = Load16(message);
-  const Source src{message, size, true};
-  size_t pos = ReadName(src, kHeaderSize, size, /*lower=*/true, m.zone);
+  const zone::WireSource src{message, size, true};
+  size_t pos = zone::ReadName(src, kHeaderSize, size, /*lower=*/true, m.zone);
   if (pos == 0) return Malformed("bad or truncated zone name");
   if (size - pos < 4) return Malformed("zone section truncated");
   const uint16_t ztype = Load16(message + pos);

@@ -50,14 +50,15 @@
 #include <ctime>
 #include <filesystem>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "storage/accounts.h"
 #include "storage/node.h"
 #include "storage/schema.h"
 #include "zone/name.h"
+#include "zone/rdata.h"
 #include "zone/zone_edit.h"
 
 namespace updns::zone {
@@ -105,6 +106,23 @@ std::string_view RdfBytes(const ldns_rdf* rdf) {
 
 RdfPtr RdfFromWireName(std::string_view wire) {
   return RdfPtr(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, wire.size(), wire.data()));
+}
+
+// The RR in `wire` (owner, type, class, TTL, rdlength and rdata, as in an
+// answer) as ldns reads it, or null when ldns cannot read all of it into at
+// least the fields its type has. Such an RR would print as text that does
+// not read back as the same bytes; only RFC 3597's generic form keeps it.
+RrPtr RrFromWire(std::string_view wire) {
+  ldns_rr* raw = nullptr;
+  size_t read = 0;
+  ldns_status st = ldns_wire2rr(&raw, reinterpret_cast<const uint8_t*>(wire.data()), wire.size(),
+                                &read, LDNS_SECTION_ANSWER);
+  RrPtr rr(st == LDNS_STATUS_OK ? raw : nullptr);
+  if (!rr || read != wire.size()) return nullptr;
+  const ldns_rr_descriptor* descriptor = ldns_rr_descript(ldns_rr_get_type(rr.get()));
+  if (descriptor != nullptr && ldns_rr_rd_count(rr.get()) < ldns_rr_descriptor_minimum(descriptor))
+    return nullptr;
+  return rr;
 }
 
 class Sha256 {
@@ -541,6 +559,19 @@ Status Loader::AddRecord(const ldns_rr* rr, const std::string& where) {
   std::string_view rdata(reinterpret_cast<const char*>(ldns_buffer_begin(buffer.get())),
                          ldns_buffer_position(buffer.get()));
   if (rdata.size() > 65535) return Status::Invalid(where + ": rdata longer than 65535 bytes");
+  // ldns takes RFC 3597's \# in the middle of the rdata too and then leaves
+  // fields out; what is stored must be whole for every reader of its type.
+  std::string as_answer(RdfBytes(ldns_rr_owner(rr)));
+  const uint16_t rdlength = static_cast<uint16_t>(rdata.size());
+  const uint32_t ttl = ldns_rr_ttl(rr);
+  for (uint32_t field : {uint32_t{type} << 16 | rclass, ttl})
+    for (int shift = 24; shift >= 0; shift -= 8) as_answer += static_cast<char>(field >> shift);
+  as_answer += static_cast<char>(rdlength >> 8);
+  as_answer += static_cast<char>(rdlength & 0xff);
+  as_answer += rdata;
+  if (!RdataHasLayout(type, rdata) || !RrFromWire(as_answer))
+    return Status::Invalid(where + ": the " + std::to_string(rdata.size()) +
+                           " bytes of rdata do not form a " + TypeName(type) + " record");
 
   std::string key = storage::CanonicalName(owner);
   if (key.empty() && owner.size() != 1) return Status::Invalid(where + ": malformed owner name");
@@ -618,14 +649,8 @@ void WriteRRset(std::ostream& out, std::string_view owner, const storage::RRsetV
     wire.assign(owner);
     wire += set.type_class_ttl;
     wire += rdlength_and_rdata;
-    ldns_rr* raw = nullptr;
-    size_t read = 0;
-    ldns_status st = ldns_wire2rr(&raw, reinterpret_cast<const uint8_t*>(wire.data()), wire.size(),
-                                  &read, LDNS_SECTION_ANSWER);
-    RrPtr rr(st == LDNS_STATUS_OK ? raw : nullptr);
-    CharPtr text(rr && read == wire.size()
-                     ? ldns_rr2str_fmt(ldns_output_format_nocomments, rr.get())
-                     : nullptr);
+    RrPtr rr = RrFromWire(wire);
+    CharPtr text(rr ? ldns_rr2str_fmt(ldns_output_format_nocomments, rr.get()) : nullptr);
     if (text) {
       // The owner in our own escaping: ldns leaves '@', '$' and '"' bare,
       // which a reader takes for the origin, a directive or a quote when a

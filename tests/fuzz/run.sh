@@ -5,8 +5,14 @@
 #
 # Usage: tests/fuzz/run.sh BUILD SECONDS TARGET...   (what `make fuzz` runs)
 #
+# FUZZ_SEED, when set, fixes libFuzzer's random seed: the same commit then
+# tries the same inputs in the same order, and a faster machine only goes
+# further down that sequence. CI sets it, so that a red run is the commit's
+# doing and replays anywhere; unset, every run explores afresh.
+#
 # New inputs go to a scratch corpus under BUILD (kept between runs, so that
-# later runs start further); the committed corpus is only read.
+# later runs start further, unless FUZZ_SEED is set); the committed corpus is
+# only read.
 set -eu
 [ $# -ge 3 ] || { echo "usage: $0 BUILD SECONDS TARGET..." >&2; exit 2; }
 build=$1
@@ -17,16 +23,20 @@ failed=""
 for target in "$@"; do
   binary=$build/tests/fuzz/updns_fuzz_$target
   work=$build/fuzz/$target
+  # A fixed seed only repeats a run from the same corpus: start from the seeds.
+  [ -n "${FUZZ_SEED:-}" ] && rm -rf "$work/corpus"
   mkdir -p "$work/corpus" "$work/artifacts"
   cp "$src/corpus/$target/"* "$work/corpus/"
   set -- "$work/corpus"
   [ -d "$src/regressions/$target" ] && set -- "$@" "$src/regressions/$target"
   dict=""
   [ -f "$src/dict/$target.dict" ] && dict="-dict=$src/dict/$target.dict"
+  seed=""
+  [ -n "${FUZZ_SEED:-}" ] && seed="-seed=$FUZZ_SEED"
   echo "fuzz $target: ${seconds}s"
   # stdin from /dev/null: a config may name /dev/stdin as its password_file.
   # shellcheck disable=SC2086
-  if "$binary" $dict -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  if "$binary" $dict $seed -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
       -print_final_stats=1 -artifact_prefix="$work/artifacts/" "$@" \
       </dev/null >"$work/log" 2>&1; then
     awk -v t="$target" -F': *' '

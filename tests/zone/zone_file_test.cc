@@ -415,6 +415,25 @@ TEST_F(ZoneFileTest, RefusesBrokenZones) {
   EXPECT_TRUE(Dump(*store_, Table::kZones).empty());
 }
 
+// ldns takes RFC 3597's \# anywhere in the rdata and then leaves fields out
+// (fuzzing found the SOA case: its export did not read back).
+TEST_F(ZoneFileTest, RefusesRdataMissingFields) {
+  const std::string soa_without_retry =
+      "$ORIGIN dyn.example.\n@ IN SOA ns1 hostmaster 1 7200 \\# 0 1209600 300\n@ IN NS ns1\n";
+  Status s = ImportError(soa_without_retry);
+  EXPECT_NE(s.message().find("bad.zone:2: the 57 bytes of rdata do not form a SOA record"),
+            std::string::npos)
+      << s.message();
+  for (const char* record : {"a IN AAAA \\# 0\n", "mx IN MX \\# 2 000a\n", "s IN SSHFP \\# 1 01\n",
+                             "h IN HINFO \\# 2 0141\n"}) {
+    s = ImportError(std::string(kSmallZone) + record);
+    EXPECT_NE(s.message().find("bad.zone:6: the "), std::string::npos) << record << s.message();
+    EXPECT_NE(s.message().find("bytes of rdata do not form a"), std::string::npos)
+        << record << s.message();
+  }
+  EXPECT_TRUE(Dump(*store_, Table::kNodes).empty());
+}
+
 TEST_F(ZoneFileTest, UnknownTypesInGenericForm) {
   auto result =
       ImportZoneFile(*store_, "dyn.example",
