@@ -14,7 +14,7 @@ namespace updns::zone {
 namespace type {
 inline constexpr uint16_t kA = 1, kNS = 2, kMD = 3, kMF = 4, kCNAME = 5, kSOA = 6, kMB = 7, kMG = 8,
                           kMR = 9, kPTR = 12, kHINFO = 13, kMINFO = 14, kMX = 15, kTXT = 16,
-                          kRP = 17, kAFSDB = 18, kRT = 21, kAAAA = 28, kPX = 26, kSRV = 33,
+                          kRP = 17, kAFSDB = 18, kRT = 21, kPX = 26, kAAAA = 28, kSRV = 33,
                           kNAPTR = 35, kKX = 36, kDNAME = 39, kOPT = 41, kDS = 43, kRRSIG = 46,
                           kNSEC = 47, kSPF = 99, kTKEY = 249, kTSIG = 250, kIXFR = 251, kAXFR = 252,
                           kMAILB = 253, kMAILA = 254, kANY = 255;

@@ -59,6 +59,7 @@
 #include "storage/schema.h"
 #include "zone/name.h"
 #include "zone/rdata.h"
+#include "zone/wire.h"
 #include "zone/zone_edit.h"
 
 namespace updns::zone {
@@ -66,8 +67,6 @@ namespace {
 
 constexpr uint32_t kDefaultTtl = 3600;
 constexpr int kMaxIncludeDepth = 10;
-constexpr uint16_t kClassIn = 1;
-constexpr uint16_t kTypeNs = 2, kTypeCname = 5, kTypeSoa = 6, kTypeRrsig = 46, kTypeNsec = 47;
 
 struct RrFree {
   void operator()(ldns_rr* p) const noexcept { ldns_rr_free(p); }
@@ -393,8 +392,6 @@ std::filesystem::path Canonical(const std::filesystem::path& path) {
   return ec ? path : canonical;
 }
 
-bool IsMetaType(uint16_t type) { return type == 0 || type == 41 || (type >= 128 && type <= 255); }
-
 std::string TypeName(uint16_t type) {
   CharPtr text(ldns_rr_type2str(static_cast<ldns_rr_type>(type)));
   return text ? std::string(text.get()) : "TYPE" + std::to_string(type);
@@ -540,7 +537,7 @@ Status Loader::AddRecord(const ldns_rr* rr, const std::string& where) {
   auto type = static_cast<uint16_t>(ldns_rr_get_type(rr));
   std::string owner(RdfBytes(ldns_rr_owner(rr)));
   LowercaseWireName(owner);
-  if (rclass != kClassIn) {
+  if (rclass != kClassIN) {
     CharPtr text(ldns_rr_class2str(static_cast<ldns_rr_class>(rclass)));
     return Status::Invalid(where + ": class " + (text ? text.get() : "?") +
                            " is not supported; zones hold class IN only");
@@ -582,7 +579,7 @@ Status Loader::AddRecord(const ldns_rr* rr, const std::string& where) {
     node.where = where;
   }
 
-  if (type == kTypeSoa) {
+  if (type == type::kSOA) {
     if (owner != apex_)
       return Status::Invalid(where + ": SOA record for " + ShowName(owner) +
                              " is not at the zone apex " + ShowName(apex_));
@@ -594,13 +591,13 @@ Status Loader::AddRecord(const ldns_rr* rr, const std::string& where) {
   // (RFC 4035 §2.5 allows its RRSIG and NSEC), and a single CNAME.
   const std::string conflict =
       where + ": CNAME and other data at " + ShowName(owner) + " (RFC 1034 section 3.6.2)";
-  if (type == kTypeCname) {
+  if (type == type::kCNAME) {
     if (node.has_other) return Status::Invalid(conflict);
     if (node.has_cname && node.cname != rdata)
       return Status::Invalid(where + ": more than one CNAME at " + ShowName(owner));
     node.has_cname = true;
     node.cname = std::string(rdata);
-  } else if (type != kTypeRrsig && type != kTypeNsec) {
+  } else if (type != type::kRRSIG && type != type::kNSEC) {
     if (node.has_cname) return Status::Invalid(conflict);
     node.has_other = true;
   }
@@ -611,9 +608,9 @@ Status Loader::AddRecord(const ldns_rr* rr, const std::string& where) {
 Status Loader::Finish(const std::string& path) {
   if (nodes_.empty()) return Status::Invalid(path + ": no records");
   auto apex = nodes_.find(storage::CanonicalName(apex_));
-  if (apex == nodes_.end() || !apex->second.builder.Has(kTypeSoa))
+  if (apex == nodes_.end() || !apex->second.builder.Has(type::kSOA))
     return Status::Invalid(path + ": zone " + ShowName(apex_) + " has no SOA record at its apex");
-  if (!apex->second.builder.Has(kTypeNs))
+  if (!apex->second.builder.Has(type::kNS))
     return Status::Invalid(path + ": zone " + ShowName(apex_) + " has no NS records at its apex");
   return Status::Ok();
 }
@@ -624,7 +621,7 @@ std::string GenericRR(std::string_view owner, const storage::RRsetView& set,
                       std::string_view rdata) {
   std::string line =
       TextFromWireName(owner) + "\t" + std::to_string(set.ttl) + "\t" +
-      (set.rclass == kClassIn ? std::string("IN") : "CLASS" + std::to_string(set.rclass)) +
+      (set.rclass == kClassIN ? std::string("IN") : "CLASS" + std::to_string(set.rclass)) +
       "\tTYPE" + std::to_string(set.type) + "\t\\# " + std::to_string(rdata.size());
   if (!rdata.empty()) line += ' ';
   static constexpr char kHex[] = "0123456789abcdef";
@@ -828,7 +825,7 @@ Result<ImportResult> ParseAndImport(storage::Store& store, const std::string& ap
       result.records += set.rr_count;
       return true;
     });
-    if (node.owner != apex && node.builder.Has(kTypeNs)) ++delegations;
+    if (node.owner != apex && node.builder.Has(type::kNS)) ++delegations;
     values.emplace_back(&node, std::move(value).value());
   }
   result.nodes = values.size();
@@ -987,10 +984,10 @@ Status ExportZone(const storage::Store& store, std::string_view zone_name, std::
                              (owner.empty() ? std::string() : " at " + ShowName(owner)));
     // The SOA leads the file, as readers like BIND and NSD expect.
     storage::RRsetView soa;
-    bool at_apex = owner == *apex && node.Find(kTypeSoa, soa);
+    bool at_apex = owner == *apex && node.Find(type::kSOA, soa);
     if (at_apex) WriteRRset(out, owner, soa);
     node.ForEach([&](const storage::RRsetView& set) {
-      if (!(at_apex && set.type == kTypeSoa)) WriteRRset(out, owner, set);
+      if (!(at_apex && set.type == type::kSOA)) WriteRRset(out, owner, set);
       return true;
     });
   }
