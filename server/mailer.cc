@@ -1,6 +1,7 @@
 #include "server/mailer.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -10,7 +11,9 @@
 #include <cstring>
 #include <ctime>
 #include <limits>
+#include <optional>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -23,11 +26,102 @@
 #endif
 
 namespace updns::server {
+namespace {
+
+// The libcurl functions the mailer calls, from the library opened at run
+// time. Their types come from curl.h, so a mismatch fails to compile.
+struct CurlApi {
+  decltype(&curl_global_init) global_init;
+  decltype(&curl_easy_init) easy_init;
+  decltype(&curl_easy_setopt) easy_setopt;
+  decltype(&curl_easy_getinfo) easy_getinfo;
+  decltype(&curl_easy_cleanup) easy_cleanup;
+  decltype(&curl_easy_strerror) easy_strerror;
+  decltype(&curl_slist_append) slist_append;
+  decltype(&curl_slist_free_all) slist_free_all;
+  decltype(&curl_multi_init) multi_init;
+  decltype(&curl_multi_cleanup) multi_cleanup;
+  decltype(&curl_multi_add_handle) multi_add_handle;
+  decltype(&curl_multi_remove_handle) multi_remove_handle;
+  decltype(&curl_multi_perform) multi_perform;
+  decltype(&curl_multi_poll) multi_poll;
+  decltype(&curl_multi_wakeup) multi_wakeup;
+  decltype(&curl_multi_info_read) multi_info_read;
+  decltype(&curl_multi_strerror) multi_strerror;
+};
+
+// The SONAME of libcurl 7 and 8, which Debian's libcurl4 package ships.
+constexpr const char* kCurlLibrary = "libcurl.so.4";
+
+struct LoadedCurl {
+  CurlApi api{};
+  Status status;
+};
+
+// Once per process, never unloaded (curl_global_init is not undone either:
+// it is not thread-safe in every libcurl build).
+const LoadedCurl& Loaded() {
+  static const LoadedCurl loaded = [] {
+    LoadedCurl out;
+    void* library = ::dlopen(kCurlLibrary, RTLD_NOW | RTLD_LOCAL);
+    if (library == nullptr) {
+      const char* why = ::dlerror();
+      out.status = Status::IoError(std::string("mailer: cannot load ") + kCurlLibrary + " (" +
+                                   (why ? why : "?") + "); install Debian's libcurl4");
+      return out;
+    }
+    bool complete = true;
+    auto bind = [&](auto& function, const char* name) {
+      function =
+          reinterpret_cast<std::remove_reference_t<decltype(function)>>(::dlsym(library, name));
+      if (function == nullptr && complete) {
+        complete = false;
+        out.status = Status::IoError(std::string("mailer: ") + kCurlLibrary + " has no " + name +
+                                     " (libcurl 7.68 or newer is needed)");
+      }
+    };
+    CurlApi& api = out.api;
+    bind(api.global_init, "curl_global_init");
+    bind(api.easy_init, "curl_easy_init");
+    bind(api.easy_setopt, "curl_easy_setopt");
+    bind(api.easy_getinfo, "curl_easy_getinfo");
+    bind(api.easy_cleanup, "curl_easy_cleanup");
+    bind(api.easy_strerror, "curl_easy_strerror");
+    bind(api.slist_append, "curl_slist_append");
+    bind(api.slist_free_all, "curl_slist_free_all");
+    bind(api.multi_init, "curl_multi_init");
+    bind(api.multi_cleanup, "curl_multi_cleanup");
+    bind(api.multi_add_handle, "curl_multi_add_handle");
+    bind(api.multi_remove_handle, "curl_multi_remove_handle");
+    bind(api.multi_perform, "curl_multi_perform");
+    bind(api.multi_poll, "curl_multi_poll");
+    bind(api.multi_wakeup, "curl_multi_wakeup");
+    bind(api.multi_info_read, "curl_multi_info_read");
+    bind(api.multi_strerror, "curl_multi_strerror");
+    if (!complete) return out;
+    if (CURLcode global = api.global_init(CURL_GLOBAL_DEFAULT); global != CURLE_OK) {
+      out.status = Status::IoError(std::string("mailer: cannot initialize libcurl: ") +
+                                   api.easy_strerror(global));
+    }
+    return out;
+  }();
+  return loaded;
+}
+
+// Only after LoadSmtpClient() returned Ok.
+const CurlApi& Curl() { return Loaded().api; }
+
+}  // namespace
+
+Status LoadSmtpClient() { return Loaded().status; }
 
 class CurlMulti {
  public:
-  explicit CurlMulti(CURLM* multi) : multi_(multi) {}
-  ~CurlMulti() { curl_multi_cleanup(multi_); }
+  // Null handle() when curl_multi_init failed.
+  CurlMulti() : multi_(Curl().multi_init()) {}
+  ~CurlMulti() {
+    if (multi_ != nullptr) Curl().multi_cleanup(multi_);
+  }
   CurlMulti(const CurlMulti&) = delete;
   CurlMulti& operator=(const CurlMulti&) = delete;
   CURLM* handle() const { return multi_; }
@@ -51,10 +145,10 @@ constexpr size_t kMaxSubjectOctets = 900;
 constexpr size_t kMaxLoggedError = 300;
 
 struct CurlEasyDeleter {
-  void operator()(CURL* easy) const { curl_easy_cleanup(easy); }
+  void operator()(CURL* easy) const { Curl().easy_cleanup(easy); }
 };
 struct CurlListDeleter {
-  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+  void operator()(curl_slist* list) const { Curl().slist_free_all(list); }
 };
 using CurlEasy = std::unique_ptr<CURL, CurlEasyDeleter>;
 using CurlList = std::unique_ptr<curl_slist, CurlListDeleter>;
@@ -237,26 +331,8 @@ std::string Lowercase(std::string_view text) {
 
 }  // namespace
 
-Result<std::unique_ptr<Mailer>> Mailer::Create(storage::Store& store,
-                                               const config::MailConfig& config,
-                                               MailerTiming timing) {
-  // Once per process and never cleaned up: curl_global_init is not
-  // thread-safe in every libcurl build, other code may use curl too.
-  static const CURLcode global = curl_global_init(CURL_GLOBAL_DEFAULT);
-  if (global != CURLE_OK) {
-    return Status::IoError(std::string("mailer: cannot initialize libcurl: ") +
-                           curl_easy_strerror(global));
-  }
-  CURLM* multi = curl_multi_init();
-  if (multi == nullptr)
-    return Status::IoError("mailer: cannot initialize libcurl (curl_multi_init failed)");
-  auto curl = std::make_unique<CurlMulti>(multi);
-  return std::unique_ptr<Mailer>(new Mailer(store, config, timing, std::move(curl)));
-}
-
-Mailer::Mailer(storage::Store& store, const config::MailConfig& config, MailerTiming timing,
-               std::unique_ptr<CurlMulti> curl)
-    : store_(store), config_(config), timing_(timing), curl_(std::move(curl)) {}
+Mailer::Mailer(storage::Store& store, const config::MailConfig& config, MailerTiming timing)
+    : store_(store), config_(config), timing_(timing) {}
 
 Mailer::~Mailer() { Stop(); }
 
@@ -281,10 +357,10 @@ void Mailer::Stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
+    // Ends a curl_multi_poll in progress; Send() then sees stopping_.
+    if (multi_ != nullptr) Curl().multi_wakeup(multi_->handle());
   }
   wake_.notify_all();
-  // Ends a curl_multi_poll in progress; Send() then sees stopping_.
-  curl_multi_wakeup(curl_->handle());
   if (thread_.joinable()) thread_.join();
 }
 
@@ -307,12 +383,22 @@ bool Mailer::stopping() const {
 }
 
 void Mailer::Run() {
+  Status loaded = LoadSmtpClient();
+  std::optional<CurlMulti> multi;
+  if (loaded.ok() && !multi.emplace().handle())
+    loaded = Status::IoError("mailer: cannot initialize libcurl (curl_multi_init failed)");
+  if (!loaded.ok()) {
+    Log(LogLevel::kError, "mailer_failed",
+        {{"key", "mail.smtp"}, {"error", loaded}, {"msg", "no mail is sent; it stays queued"}});
+    return;
+  }
   Log(LogLevel::kInfo, "mailer_started", {{"relay", Printable(config_.smtp)}});
   std::unique_lock lock(mutex_);
+  multi_ = &*multi;
   while (!stopping_) {
     woken_ = false;
     lock.unlock();
-    uint64_t next_due_ms = DeliverDue();
+    uint64_t next_due_ms = DeliverDue(*multi);
     lock.lock();
     if (stopping_) break;
     if (woken_) continue;
@@ -325,9 +411,10 @@ void Mailer::Run() {
     }
     if (wait.count() > 0) wake_.wait_for(lock, wait, [this] { return stopping_ || woken_; });
   }
+  multi_ = nullptr;  // before `multi` goes, while Stop() cannot look
 }
 
-uint64_t Mailer::DeliverDue() {
+uint64_t Mailer::DeliverDue(CurlMulti& multi) {
   std::vector<std::pair<uint64_t, storage::MailRecord>> mails;
   {
     auto txn = store_.BeginRead();
@@ -358,7 +445,7 @@ uint64_t Mailer::DeliverDue() {
     if (delivered_unremoved_.contains(id)) {
       outcome.kind = Outcome::Kind::kAccepted;  // only the removal is left to do
     } else {
-      outcome = Send(id, mail);
+      outcome = Send(multi, id, mail);
     }
     if (outcome.kind == Outcome::Kind::kInterrupted) break;
     if (uint64_t retry_at = Record(id, mail, outcome); retry_at != 0)
@@ -372,7 +459,7 @@ uint64_t Mailer::DeliverDue() {
   return next_due_ms;
 }
 
-Mailer::Outcome Mailer::Send(uint64_t id, const storage::MailRecord& mail) {
+Mailer::Outcome Mailer::Send(CurlMulti& transfers, uint64_t id, const storage::MailRecord& mail) {
   Outcome outcome;
   if (!PlainAddress(mail.to)) {
     outcome.error =
@@ -382,9 +469,10 @@ Mailer::Outcome Mailer::Send(uint64_t id, const storage::MailRecord& mail) {
   // Outlives the transfer: FORBID_REUSE below closes the connection when
   // the transfer ends or is removed, never later from the multi's cache.
   SessionSocket session;
-  CurlEasy easy(curl_easy_init());
+  const CurlApi& curl = Curl();
+  CurlEasy easy(curl.easy_init());
   std::string rcpt_path = "<" + mail.to + ">";
-  CurlList rcpt(curl_slist_append(nullptr, rcpt_path.c_str()));
+  CurlList rcpt(curl.slist_append(nullptr, rcpt_path.c_str()));
   if (!easy || !rcpt) {
     outcome.error = "cannot set up a libcurl transfer (out of memory?)";
     return outcome;
@@ -394,43 +482,43 @@ Mailer::Outcome Mailer::Send(uint64_t id, const storage::MailRecord& mail) {
   std::string from_path = "<" + config_.from + ">";
   char error[CURL_ERROR_SIZE] = {};
   CURL* h = easy.get();
-  curl_easy_setopt(h, CURLOPT_URL, config_.smtp.c_str());
+  curl.easy_setopt(h, CURLOPT_URL, config_.smtp.c_str());
   // The URL is configuration, but a redirect-free protocol whitelist costs nothing.
 #if LIBCURL_VERSION_NUM >= 0x075500
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+  curl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
 #else
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_SMTP | CURLPROTO_SMTPS));
+  curl.easy_setopt(h, CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_SMTP | CURLPROTO_SMTPS));
 #endif
-  curl_easy_setopt(h, CURLOPT_MAIL_FROM, from_path.c_str());
-  curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt.get());
-  curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-  curl_easy_setopt(h, CURLOPT_READFUNCTION, ReadPayload);
-  curl_easy_setopt(h, CURLOPT_READDATA, &payload);
-  curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(message.size()));
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+  curl.easy_setopt(h, CURLOPT_MAIL_FROM, from_path.c_str());
+  curl.easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt.get());
+  curl.easy_setopt(h, CURLOPT_UPLOAD, 1L);
+  curl.easy_setopt(h, CURLOPT_READFUNCTION, ReadPayload);
+  curl.easy_setopt(h, CURLOPT_READDATA, &payload);
+  curl.easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(message.size()));
+  curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(timing_.connect_timeout.count()));
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timing_.send_timeout.count()));
+  curl.easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timing_.send_timeout.count()));
   // One session per mail: mail is rare, and a cached connection the relay
   // dropped meanwhile would only turn into a spurious failure.
-  curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+  curl.easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
   long response_timeout = static_cast<long>((timing_.send_timeout.count() + 999) / 1000);
-  curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, response_timeout);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, OnSocketOpened);
-  curl_easy_setopt(h, CURLOPT_SOCKOPTDATA, &session);
-  curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, OnSocketClose);
-  curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, &session);
+  curl.easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, response_timeout);
+  curl.easy_setopt(h, CURLOPT_ERRORBUFFER, error);
+  curl.easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, OnSocketOpened);
+  curl.easy_setopt(h, CURLOPT_SOCKOPTDATA, &session);
+  curl.easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, OnSocketClose);
+  curl.easy_setopt(h, CURLOPT_CLOSESOCKETDATA, &session);
   if (config_.starttls && Lowercase(config_.smtp).rfind("smtp://", 0) == 0)
-    curl_easy_setopt(h, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL));
+    curl.easy_setopt(h, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL));
   if (!config_.username.empty()) {
-    curl_easy_setopt(h, CURLOPT_USERNAME, config_.username.c_str());
-    curl_easy_setopt(h, CURLOPT_PASSWORD, config_.password.c_str());
+    curl.easy_setopt(h, CURLOPT_USERNAME, config_.username.c_str());
+    curl.easy_setopt(h, CURLOPT_PASSWORD, config_.password.c_str());
   }
 
-  CURLM* multi = curl_->handle();
-  if (CURLMcode added = curl_multi_add_handle(multi, h); added != CURLM_OK) {
-    outcome.error = std::string("libcurl: ") + curl_multi_strerror(added);
+  CURLM* multi = transfers.handle();
+  if (CURLMcode added = curl.multi_add_handle(multi, h); added != CURLM_OK) {
+    outcome.error = std::string("libcurl: ") + curl.multi_strerror(added);
     return outcome;
   }
   CURLcode result = CURLE_OK;
@@ -438,9 +526,9 @@ Mailer::Outcome Mailer::Send(uint64_t id, const storage::MailRecord& mail) {
   CURLMcode failed = CURLM_OK;
   while (!done) {
     int running = 0;
-    if (failed = curl_multi_perform(multi, &running); failed != CURLM_OK) break;
+    if (failed = curl.multi_perform(multi, &running); failed != CURLM_OK) break;
     int queued = 0;
-    while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
+    while (CURLMsg* msg = curl.multi_info_read(multi, &queued)) {
       if (msg->msg == CURLMSG_DONE && msg->easy_handle == h) {
         result = msg->data.result;
         done = true;
@@ -452,21 +540,21 @@ Mailer::Outcome Mailer::Send(uint64_t id, const storage::MailRecord& mail) {
       break;
     }
     // Returns on socket activity, curl's own timers, or curl_multi_wakeup from Stop().
-    if (failed = curl_multi_poll(multi, nullptr, 0, 1000, nullptr); failed != CURLM_OK) break;
+    if (failed = curl.multi_poll(multi, nullptr, 0, 1000, nullptr); failed != CURLM_OK) break;
   }
   long smtp_code = 0;
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &smtp_code);
+  curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &smtp_code);
   // Unfinished: cut the connection so the removal below does not wait for
   // a relay that may never answer. curl still closes the socket itself.
   if (!done && session.fd != CURL_SOCKET_BAD) ::shutdown(session.fd, SHUT_RDWR);
-  curl_multi_remove_handle(multi, h);
+  curl.multi_remove_handle(multi, h);
   if (outcome.kind == Outcome::Kind::kInterrupted) return outcome;
   if (failed != CURLM_OK) {
-    outcome.error = std::string("libcurl: ") + curl_multi_strerror(failed);
+    outcome.error = std::string("libcurl: ") + curl.multi_strerror(failed);
   } else if (result == CURLE_OK) {
     outcome.kind = Outcome::Kind::kAccepted;
   } else {
-    outcome.error = error[0] != '\0' ? std::string(error) : std::string(curl_easy_strerror(result));
+    outcome.error = error[0] != '\0' ? std::string(error) : std::string(curl.easy_strerror(result));
     std::string code = std::to_string(smtp_code);
     if (smtp_code >= 400 && outcome.error.find(code) == std::string::npos)
       outcome.error += " (SMTP " + code + ")";

@@ -1,6 +1,11 @@
 // The mailer: drains the store's outbox (update/outbox.h) to the SMTP relay
 // of `mail.smtp` with libcurl, on a thread of its own (never a libuv loop).
 //
+// libcurl is opened (dlopen) by that thread, not linked into the daemon: it
+// brings 28 shared objects of its own, and relocating them at exec was most
+// of the daemon's start-up CPU (bench/RESULTS.md). A daemon without
+// mail.smtp never loads it.
+//
 // Delivery is at least once. A mail leaves the outbox only after the relay
 // accepted it (its answer to the end of DATA), in a write transaction of its
 // own. Should the daemon die between that answer and the commit, the mail is
@@ -53,6 +58,11 @@ struct MailerTiming {
 
 class CurlMulti;  // mailer.cc: the libcurl multi handle, its RAII owner
 
+// Opens libcurl once per process; later calls return the first outcome.
+// Errors name the library or symbol that is missing. `updnsd --check`
+// calls it when mail.smtp is set; the mailer's thread calls it on start.
+Status LoadSmtpClient();
+
 class Mailer {
  public:
   struct Stats {
@@ -62,10 +72,9 @@ class Mailer {
 
   // The store must outlive the mailer; `config` is copied. With an empty
   // `config.smtp` the mailer is disabled: Start() logs how much mail stays
-  // queued and starts no thread. Errors: libcurl cannot be initialized.
-  static Result<std::unique_ptr<Mailer>> Create(storage::Store& store,
-                                                const config::MailConfig& config,
-                                                MailerTiming timing = {});
+  // queued and starts no thread. When libcurl cannot be loaded or set up,
+  // the thread logs mailer_failed and ends; the mail stays queued.
+  Mailer(storage::Store& store, const config::MailConfig& config, MailerTiming timing = {});
   ~Mailer();  // Stop()s
   Mailer(const Mailer&) = delete;
   Mailer& operator=(const Mailer&) = delete;
@@ -85,13 +94,11 @@ class Mailer {
  private:
   struct Outcome;
 
-  Mailer(storage::Store& store, const config::MailConfig& config, MailerTiming timing,
-         std::unique_ptr<CurlMulti> curl);
   void Run();
   // Sends every due mail; returns the earliest time (unix ms) a queued mail
   // falls due later, or UINT64_MAX when none is waiting.
-  uint64_t DeliverDue();
-  Outcome Send(uint64_t id, const storage::MailRecord& mail);
+  uint64_t DeliverDue(CurlMulti& multi);
+  Outcome Send(CurlMulti& transfers, uint64_t id, const storage::MailRecord& mail);
   // Removes a delivered mail or defers a failed one, and logs it. Returns
   // when a failed mail is due again (unix seconds), 0 for a delivered one.
   uint64_t Record(uint64_t id, const storage::MailRecord& mail, const Outcome& outcome);
@@ -100,7 +107,6 @@ class Mailer {
   storage::Store& store_;
   const config::MailConfig config_;
   const MailerTiming timing_;
-  const std::unique_ptr<CurlMulti> curl_;
 
   // Worker thread only: what the store could not be told. Delivered mail
   // whose removal failed (never sent twice by this process), and failed mail
@@ -112,6 +118,9 @@ class Mailer {
   std::condition_variable wake_;
   bool stopping_ = false;  // guarded by mutex_
   bool woken_ = false;     // guarded by mutex_
+  // Guarded by mutex_: the thread's multi handle while it has one, for
+  // Stop() to wake a transfer in progress.
+  CurlMulti* multi_ = nullptr;
   Stats stats_;            // guarded by mutex_
   std::thread thread_;
 };

@@ -38,7 +38,8 @@ constexpr const char* kUsage =
     "\n"
     "  -c, --config FILE   the YAML configuration (required)\n"
     "      --check         validate the configuration (and load the HTTPS certificate\n"
-    "                      and key), print any error, exit 0 or 1\n"
+    "                      and key, and libcurl when mail.smtp is set), print any\n"
+    "                      error, exit 0 or 1\n"
     "  -v, --verbose       also log debug messages\n"
     "  -h, --help          show this help\n"
     "      --version       print the version\n"
@@ -86,8 +87,15 @@ int ParseArguments(int argc, char** argv, Arguments& args) {
 }
 
 // --check: the config loader leaves the HTTPS files to the server, so they
-// are loaded here too; a renewed certificate can be checked before SIGHUP.
+// are loaded here too (a renewed certificate can be checked before SIGHUP),
+// and libcurl, which the mailer only opens once it runs.
 int CheckOnly(const updns::config::Config& config) {
+  if (!config.mail.smtp.empty()) {
+    if (updns::Status s = updns::server::LoadSmtpClient(); !s.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+      return 1;
+    }
+  }
   if (config.http.tls_listen.empty()) return 0;
   auto tls =
       updns::server::TlsContext::Load({config.http.tls.cert, config.http.tls.key, "http.tls"});
@@ -277,15 +285,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   // The mailer drains the outbox on its own thread.
-  auto mailer = server::Mailer::Create(**store, config->mail);
-  if (!mailer.ok()) {
-    Log(LogLevel::kError, "mailer_failed", {{"key", "mail"}, {"error", mailer.status()}});
-    return 1;
-  }
+  server::Mailer mailer(**store, config->mail);
   // Declared before the services: replies they still hold count into it.
   server::UpdateCounters update_counters;
   server::MetricsSources metrics{.writer = &writer,
-                                 .mailer = mailer->get(),
+                                 .mailer = &mailer,
                                  .notifier = notifier->get(),
                                  .store = store->get(),
                                  .updates = &update_counters,
@@ -304,7 +308,7 @@ int main(int argc, char** argv) {
     dyndns = std::make_unique<server::DyndnsService>(**store, writer, server::DyndnsPolicyOf(*config),
                                                      server::HostTtlsOf(*config), throttle);
     server::ApiServiceOptions api_options = ApiOptionsOf(*config);
-    api_options.on_mail_queued = [mail = mailer->get()] { mail->Wake(); };
+    api_options.on_mail_queued = [mail = &mailer] { mail->Wake(); };
     api_options.throttle = throttle;
     api = std::make_unique<server::ApiService>(**store, writer, api_options);
     server::HttpServerOptions http_options = server::HttpServerOptionsOf(*config);
@@ -330,7 +334,7 @@ int main(int argc, char** argv) {
     http = std::move(created).value();
   }
   writer.Start();
-  (*mailer)->Start();
+  mailer.Start();
   (*notifier)->Start();
   if (http) http->Start();
   for (auto& worker : workers) worker->Start();
@@ -373,7 +377,7 @@ int main(int argc, char** argv) {
   // Stop taking requests first, then let the writer finish what it has.
   if (http) http->Stop();
   writer.Stop();
-  (*mailer)->Stop();
+  mailer.Stop();
   (*notifier)->Stop();
   for (auto& worker : workers) worker->Stop();
   workers.clear();

@@ -697,6 +697,14 @@ TEST_F(DnsTest, Ipv6ListenerAnswers) {
 
 TEST_F(DnsTest, SigtermStopsCleanly) { StopAndExpectCleanExit(); }
 
+// Without mail.smtp the mailer never opens libcurl, and with it the 28
+// libraries it brings: start-up does not pay for them (server/mailer.h).
+TEST_F(DnsTest, LibcurlIsNotLoadedWithoutMail) {
+  std::string maps = ReadFile("/proc/" + std::to_string(daemon_.process().pid()) + "/maps");
+  ASSERT_NE(maps.find("libldns"), std::string::npos) << maps;
+  EXPECT_EQ(maps.find("libcurl"), std::string::npos) << maps;
+}
+
 TEST_F(DnsTest, SigtermStopsCleanlyWithOpenTcpConnections) {
   TcpConnection idle, busy;
   ASSERT_TRUE(idle.Connect(daemon_.udp4(), 2000ms));
@@ -793,6 +801,29 @@ TEST(UpdnsdCheckTest, GoodConfigExits0Silently) {
       << DescribeWaitStatus(run.status) << "\n"
       << run.err;
   EXPECT_EQ(run.out, "");
+  EXPECT_EQ(run.err, "");
+}
+
+// The mailer opens libcurl only when it runs; --check opens it now.
+TEST(UpdnsdCheckTest, MailConfigLoadsTheSmtpClient) {
+  TempDir dir;
+  ASSERT_TRUE(dir.ok());
+  CheckRun run = RunCheck(dir, "mail.yaml",
+                          "storage:\n"
+                          "  path: " +
+                              (dir.path() / "db").string() +
+                              "\n"
+                              "zones:\n"
+                              "  - name: test.example\n"
+                              "    file: " +
+                              (TestDataDir() / "test.example.zone").string() +
+                              "\n"
+                              "mail:\n"
+                              "  smtp: smtp://127.0.0.1:25\n"
+                              "  from: updns@test.example\n");
+  EXPECT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0)
+      << DescribeWaitStatus(run.status) << "\n"
+      << run.err;
   EXPECT_EQ(run.err, "");
 }
 

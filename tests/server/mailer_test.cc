@@ -226,9 +226,7 @@ class MailerTest : public ::testing::Test {
   }
 
   std::unique_ptr<Mailer> MakeMailer() {
-    auto mailer = Mailer::Create(*store_, config_, timing_);
-    EXPECT_TRUE(mailer.ok()) << mailer.status().message();
-    return mailer.ok() ? std::move(mailer).value() : nullptr;
+    return std::make_unique<Mailer>(*store_, config_, timing_);
   }
 
   uint64_t Queue(std::string to, std::string subject, std::string body,

@@ -395,6 +395,9 @@ TEST_F(ResellerMailTest, UnlinkMailArrivesAndItsLinkResetsThePassword) {
       << Describe(outbox);
   EXPECT_NE(daemon_.log().find("event=mail_delivered"), std::string::npos)
       << "the delivery is logged";
+  // Sent with the libcurl the mailer opened at run time (not linked).
+  EXPECT_NE(ReadFile("/proc/" + std::to_string(daemon_.process().pid()) + "/maps").find("libcurl"),
+            std::string::npos);
 
   ASSERT_NO_FATAL_FAILURE(ResetPasswordWith(token));
   EXPECT_TRUE(OutboxList().empty()) << Describe(OutboxList());
