@@ -824,7 +824,7 @@ Status Reader::ReadZones(const Item& item, std::vector<ZoneConfig>& zones) const
 Status Reader::ReadZone(const Item& item, ZoneConfig& zone) const {
   if (!item.node.IsMap()) return Expected(item, "a map with 'name' and optionally 'file'");
   Result<std::vector<Field>> fields =
-      Fields(item, {"name", "file", "host_ttl", "notify", "transfer", "update"});
+      Fields(item, {"name", "file", "host_ttl", "notify", "notify_key", "transfer", "update"});
   if (!fields.ok()) return fields.status();
   zone.line = item.line;
   for (const Field& field : *fields) {
@@ -832,6 +832,12 @@ Status Reader::ReadZone(const Item& item, ZoneConfig& zone) const {
       Status status = ReadListen(field.value, {ParseEndpoint, kDefaultDnsPort, kEndpointHint, true},
                                  zone.notify);
       if (!status.ok()) return status;
+      continue;
+    }
+    if (field.key == "notify_key") {
+      Result<std::string> key = Text(field.value, "the name of a key under 'keys'");
+      if (!key.ok()) return key.status();
+      zone.notify_key = CanonicalName(*key);
       continue;
     }
     if (field.key == "transfer") {
@@ -1039,6 +1045,12 @@ Status Reader::CheckReferences(const Config& config) const {
       if (!known(key))
         return Error(at, Cat("zone '", zone.name, "': transfer key '", key, "' is not defined (", defined, ")"));
     }
+    if (!zone.notify_key.empty() && !known(zone.notify_key))
+      return Error(at, Cat("zone '", zone.name, "': notify_key '", zone.notify_key,
+                           "' is not defined (", defined, ")"));
+    if (!zone.notify_key.empty() && zone.notify.empty())
+      return Error(
+          at, Cat("zone '", zone.name, "': notify_key is set but 'notify' names no secondary"));
     for (const UpdateRuleConfig& rule : zone.update) {
       if (!known(rule.key))
         return Error(at, Cat("zone '", zone.name, "': update key '", rule.key, "' is not defined (", defined, ")"));

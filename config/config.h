@@ -165,6 +165,7 @@ struct ZoneConfig {
   std::string file;  // optional master file, relative to the working directory
   uint32_t host_ttl = 60;  // TTL of dyndns hosts' A/AAAA records, 0..86400
   std::vector<Endpoint> notify;          // secondaries sent NOTIFY on every serial change
+  std::string notify_key;                // the key NOTIFY is signed with (TSIG); empty = unsigned
   // Zone transfers (AXFR/IXFR) are allowed to a request signed with one of
   // `transfer_keys` or coming from one of `transfer_prefixes`; none = refused.
   std::vector<std::string> transfer_keys;

@@ -93,6 +93,14 @@ const TransferAccess* DnsPolicy::FindTransfer(std::string_view apex) const {
   return nullptr;
 }
 
+Result<tsig::Key> TsigKeyOf(const config::KeyConfig& key) {
+  auto algorithm = tsig::ParseAlgorithm(key.algorithm);
+  if (!algorithm.ok()) return algorithm.status().WithContext("key '" + key.name + "': ");
+  auto name = zone::LowercaseWireNameFromText(key.name);
+  if (!name.ok()) return name.status().WithContext("key '" + key.name + "': ");
+  return tsig::Key{*name, *algorithm, key.secret};
+}
+
 Result<DnsPolicyPtr> MakeDnsPolicy(const config::Config& config) {
   auto policy = std::make_shared<DnsPolicy>();
   auto wire = [](std::string_view text) -> Result<std::string> {
@@ -101,11 +109,9 @@ Result<DnsPolicyPtr> MakeDnsPolicy(const config::Config& config) {
     return name;
   };
   for (const config::KeyConfig& key : config.keys) {
-    auto algorithm = tsig::ParseAlgorithm(key.algorithm);
-    auto name = wire(key.name);
-    if (!algorithm.ok()) return algorithm.status();
-    if (!name.ok()) return name.status();
-    if (Status s = policy->keys.Add(tsig::Key{*name, *algorithm, key.secret}); !s.ok())
+    auto tsig_key = TsigKeyOf(key);
+    if (!tsig_key.ok()) return tsig_key.status();
+    if (Status s = policy->keys.Add(std::move(tsig_key).value()); !s.ok())
       return s.WithContext("key '" + key.name + "': ");
   }
   auto update = std::make_shared<update::UpdatePolicy>();

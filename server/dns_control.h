@@ -52,6 +52,9 @@ using DnsPolicyPtr = std::shared_ptr<const DnsPolicy>;
 // From the configuration (already validated by config::LoadConfig).
 Result<DnsPolicyPtr> MakeDnsPolicy(const config::Config& config);
 
+// A configured key as TSIG uses it. The error names the key.
+Result<tsig::Key> TsigKeyOf(const config::KeyConfig& key);
+
 // One zone transfer in progress on a TCP connection.
 class TransferSession {
  public:

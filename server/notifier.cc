@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 #include <optional>
 #include <random>
 
@@ -17,7 +18,9 @@ namespace updns::server {
 namespace {
 
 constexpr uint16_t kOpcodeNotify = 4;
-constexpr size_t kMaxNotifySize = 12 + 255 + 4;
+// Header, question, and a TSIG RR: owner and algorithm names, fixed fields
+// and a MAC of at most 64 bytes (tsig::RecordSize).
+constexpr size_t kMaxNotifySize = 12 + 255 + 4 + 512;
 // Unanswered sends after which a target is reported as not answering (once
 // per serial); retries go on regardless.
 constexpr unsigned kReportAfterAttempts = 3;
@@ -42,15 +45,24 @@ struct Pending {
   uint16_t id = 0;
   unsigned attempts = 0;  // sends so far
   uint64_t due_ms = 0;    // next send, uv_now() time
+  tsig::Mac mac;          // of the last signed send: its answer must be signed over it
 };
 
 struct ZoneState {
   std::string apex;
   std::string name;  // text, for logs
   std::vector<config::Endpoint> targets;
+  std::optional<tsig::Key> key;
   std::vector<Pending> pending;  // per target
   std::optional<uint32_t> announced;
 };
+
+bool SameKey(const std::optional<tsig::Key>& a, const std::optional<tsig::Key>& b) {
+  if (!a || !b) return !a && !b;
+  return a->name == b->name && a->algorithm == b->algorithm && a->secret == b->secret;
+}
+
+uint64_t NowSeconds() { return static_cast<uint64_t>(std::time(nullptr)); }
 
 ZoneState NewZoneState(NotifierOptions::Zone zone) {
   ZoneState state;
@@ -58,6 +70,7 @@ ZoneState NewZoneState(NotifierOptions::Zone zone) {
   state.name = zone::TextFromWireName(state.apex);
   state.pending.resize(zone.targets.size());
   state.targets = std::move(zone.targets);
+  state.key = std::move(zone.key);
   return state;
 }
 
@@ -83,7 +96,7 @@ struct Notifier::Impl {
   uv_udp_t socket4{};
   uv_udp_t socket6{};
   bool has4 = false, has6 = false;
-  char receive_buffer[512];
+  char receive_buffer[kMaxNotifySize];  // an answer echoes the NOTIFY, its own TSIG RR instead
 
   // A reload's zones, from SetZones() to the loop.
   std::mutex zones_mutex;
@@ -151,7 +164,7 @@ void Notifier::Impl::Check() {
       if (!serial.ok() || zone.announced == *serial) continue;  // absent zones wait for data
       zone.announced = *serial;
       for (size_t i = 0; i < zone.targets.size(); ++i) {
-        zone.pending[i] = Pending{true, *serial, static_cast<uint16_t>(random()), 0, 0};
+        zone.pending[i] = Pending{true, *serial, static_cast<uint16_t>(random()), 0, 0, {}};
         Send(zone, i);
       }
     }
@@ -174,6 +187,17 @@ void Notifier::Impl::Send(ZoneState& zone, size_t target) {
   const uint8_t question_tail[4] = {0, zone::type::kSOA, 0, zone::kClassIN};
   std::memcpy(message + size, question_tail, sizeof(question_tail));
   size += sizeof(question_tail);
+  if (zone.key) {
+    auto signed_message = tsig::SignRequest(message, size, *zone.key, NowSeconds());
+    if (!signed_message.ok()) {  // out of memory: resending would fail alike
+      pending.active = false;
+      Log(LogLevel::kError, "notify_sign_failed",
+          {{"zone", zone.name}, {"peer", to.text}, {"error", signed_message.status()}});
+      return;
+    }
+    size = signed_message->size;
+    pending.mac = signed_message->mac;
+  }
 
   uv_udp_t& socket = to.family() == AF_INET ? socket4 : socket6;
   uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(message), static_cast<unsigned>(size));
@@ -238,6 +262,24 @@ void Notifier::Impl::OnAnswer(const uint8_t* data, size_t size, const sockaddr* 
     for (size_t i = 0; i < zone.targets.size(); ++i) {
       Pending& pending = zone.pending[i];
       if (!pending.active || pending.id != id || !SameAddress(from, zone.targets[i])) continue;
+      if (zone.key) {
+        tsig::Verified verified =
+            tsig::VerifyResponse({data, size}, *zone.key, pending.mac, NowSeconds());
+        if (verified.outcome != tsig::Outcome::kOk || verified.error != tsig::error::kNoError) {
+          // Not from the secondary we share the key with, or it refused our
+          // signature: the retries go on, and the reason is in the log.
+          Log(LogLevel::kWarning, "notify_answer_unverified",
+              {{"zone", zone.name},
+               {"serial", pending.serial},
+               {"peer", zone.targets[i].text},
+               {"tsig", verified.outcome == tsig::Outcome::kOk
+                            ? std::string_view("peer error")
+                            : tsig::OutcomeName(verified.outcome)},
+               {"tsig_error", verified.error},
+               {"msg", "answer ignored; check that the secondary has the same key"}});
+          return;
+        }
+      }
       pending.active = false;
       std::lock_guard lock(stats_mutex);
       if (rcode == 0) {
@@ -285,7 +327,8 @@ void Notifier::Impl::ApplyZones() {
       }
     }
     auto old = std::find_if(zones.begin(), zones.end(), [&](const ZoneState& z) {
-      return z.apex == zone.apex && config::SameEndpoints(z.targets, zone.targets);
+      return z.apex == zone.apex && config::SameEndpoints(z.targets, zone.targets) &&
+             SameKey(z.key, zone.key);
     });
     next.push_back(old != zones.end() ? std::move(*old) : NewZoneState(std::move(zone)));
   }

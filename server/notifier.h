@@ -12,6 +12,10 @@
 // is announced once, so secondaries catch up with changes made while the
 // daemon was down.
 //
+// With a zone's key set, every NOTIFY is TSIG-signed (RFC 8945) and only an
+// answer signed with that key counts: an unsigned or forged answer is
+// logged and the NOTIFY is resent as if unanswered.
+//
 // One libuv loop on a thread of its own; nothing here touches the query
 // loops.
 #pragma once
@@ -19,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,6 +31,7 @@
 #include "common/status.h"
 #include "config/config.h"
 #include "storage/store.h"
+#include "tsig/tsig.h"
 
 namespace updns::server {
 
@@ -33,6 +39,7 @@ struct NotifierOptions {
   struct Zone {
     std::string apex;  // lowercased wire name
     std::vector<config::Endpoint> targets;
+    std::optional<tsig::Key> key;  // signs every NOTIFY of the zone when set
   };
   std::vector<Zone> zones;
   uint32_t retry_initial_ms = 1000;

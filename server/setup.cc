@@ -79,11 +79,22 @@ Result<DnsWorkerOptions> DnsWorkerOptionsOf(const config::Config& config,
   return options;
 }
 
-std::vector<NotifierOptions::Zone> NotifyZonesOf(const config::Config& config) {
+Result<std::vector<NotifierOptions::Zone>> NotifyZonesOf(const config::Config& config) {
   std::vector<NotifierOptions::Zone> zones;
   for (const config::ZoneConfig& zone : config.zones) {
     auto apex = zone::LowercaseWireNameFromText(zone.name);
-    if (apex.ok() && !zone.notify.empty()) zones.push_back({*apex, zone.notify});
+    if (!apex.ok() || zone.notify.empty()) continue;
+    NotifierOptions::Zone notify{*apex, zone.notify, std::nullopt};
+    if (!zone.notify_key.empty()) {
+      const config::KeyConfig* key = config.FindKey(zone.notify_key);
+      if (key == nullptr)
+        return Status::Invalid("zone '" + zone.name + "': notify_key '" + zone.notify_key +
+                               "' is not defined");
+      auto tsig_key = TsigKeyOf(*key);
+      if (!tsig_key.ok()) return tsig_key.status();
+      notify.key = std::move(tsig_key).value();
+    }
+    zones.push_back(std::move(notify));
   }
   return zones;
 }

@@ -42,8 +42,9 @@ Result<DnsWorkerOptions> DnsWorkerOptionsOf(const config::Config& config,
                                             std::shared_ptr<ResponseRateLimiter> rrl = nullptr);
 RrlOptions RrlOptionsOf(const config::ServerConfig& server);
 
-// Each zone's NOTIFY targets (zones without targets left out).
-std::vector<NotifierOptions::Zone> NotifyZonesOf(const config::Config& config);
+// Each zone's NOTIFY targets and signing key (zones without targets left
+// out). Errors name a key that TSIG cannot use.
+Result<std::vector<NotifierOptions::Zone>> NotifyZonesOf(const config::Config& config);
 
 // The HTTP service's listeners, TLS files and limits.
 HttpServerOptions HttpServerOptionsOf(const config::Config& config);

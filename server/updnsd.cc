@@ -149,9 +149,12 @@ void Reloader::Reload() {
   // leaves its settings alone.
   if (server::RrlOptionsOf(before.server) != server::RrlOptionsOf(fresh->server)) rrl = nullptr;
   auto options = server::DnsWorkerOptionsOf(*fresh, rrl);
-  if (!options.ok()) {
+  auto notify_zones = server::NotifyZonesOf(*fresh);
+  if (!options.ok() || !notify_zones.ok()) {
     Log(LogLevel::kError, "reload_refused",
-        {{"config", path}, {"error", options.status()}, {"msg", "the running configuration stays"}});
+        {{"config", path},
+         {"error", !options.ok() ? options.status() : notify_zones.status()},
+         {"msg", "the running configuration stays"}});
     return;
   }
   rrl = options->rrl;
@@ -163,7 +166,7 @@ void Reloader::Reload() {
   // answers from the first query that reaches it.
   int failed = server::ImportConfiguredZoneFiles(*fresh, store);
   for (auto& worker : workers) worker->Reconfigure(*options);
-  notifier.SetZones(server::NotifyZonesOf(*fresh));
+  notifier.SetZones(std::move(notify_zones).value());
   if (dyndns) dyndns->Reconfigure(server::DyndnsPolicyOf(*fresh), server::HostTtlsOf(*fresh));
   if (api) api->Reconfigure(ApiOptionsOf(*fresh));
   if (http) {
@@ -278,7 +281,12 @@ int main(int argc, char** argv) {
   server::NotifierOptions notify_options;
   notify_options.retry_initial_ms = config->notify.retry_initial_ms;
   notify_options.retry_max_ms = config->notify.retry_max_ms;
-  notify_options.zones = server::NotifyZonesOf(*config);
+  auto notify_zones = server::NotifyZonesOf(*config);
+  if (!notify_zones.ok()) {
+    Log(LogLevel::kError, "notifier_failed", {{"error", notify_zones.status()}});
+    return 1;
+  }
+  notify_options.zones = std::move(notify_zones).value();
   auto notifier = server::Notifier::Create(**store, std::move(notify_options));
   if (!notifier.ok()) {
     Log(LogLevel::kError, "notifier_failed", {{"error", notifier.status()}});

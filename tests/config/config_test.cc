@@ -866,6 +866,21 @@ TEST(TransferConfigTest, Defaults) {
   EXPECT_FALSE(config->server.cpu_affinity);
 }
 
+TEST(TransferConfigTest, NotifyKey) {
+  Result<Config> config = ParseConfig(
+      "keys:\n  - {name: notify-key, secret: YWJj}\nzones:\n  - name: a.example\n"
+      "    notify: [\"127.0.0.1@5400\"]\n    notify_key: Notify-Key.\n",
+      kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->zones.at(0).notify_key, "notify-key");
+  EXPECT_TRUE(Says(ErrorOf("zones:\n  - name: a.example\n    notify: [\"127.0.0.1@5400\"]\n"
+                           "    notify_key: nokey\n"),
+                   2, {"notify_key 'nokey' is not defined", "no keys are defined"}));
+  EXPECT_TRUE(Says(ErrorOf("keys:\n  - {name: k, secret: YWJj}\nzones:\n  - name: a.example\n"
+                           "    notify_key: k\n"),
+                   4, {"notify_key is set but 'notify' names no secondary"}));
+}
+
 TEST(TransferConfigTest, ErrorsNameTheFieldAtFault) {
   EXPECT_TRUE(Says(ErrorOf("keys:\n  - name: k\n    secret: 'not base64!'\n"), 3,
                    {"key 'keys[0].secret'", "not valid base64"}));

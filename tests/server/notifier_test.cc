@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/update/store_fixture.h"
@@ -67,7 +69,11 @@ class FakeSecondary {
     std::vector<uint8_t> answer = notify.message;
     answer[2] |= 0x80;
     answer[3] = (answer[3] & 0xf0) | rcode;
-    sendto(fd_, answer.data(), answer.size(), 0, reinterpret_cast<const sockaddr*>(&notify.from),
+    Send(answer, notify);
+  }
+  // Sends `message` back to where `notify` came from.
+  void Send(const std::vector<uint8_t>& message, const Received& notify) {
+    sendto(fd_, message.data(), message.size(), 0, reinterpret_cast<const sockaddr*>(&notify.from),
            sizeof(notify.from));
   }
 
@@ -80,9 +86,10 @@ class NotifierTest : public ::testing::Test {
  protected:
   void SetUp() override { store_ = testing_support::OpenStoreWithZone(dir_); }
 
-  std::unique_ptr<Notifier> Start(std::vector<config::Endpoint> targets, uint32_t retry_ms = 100) {
+  std::unique_ptr<Notifier> Start(std::vector<config::Endpoint> targets, uint32_t retry_ms = 100,
+                                  std::optional<tsig::Key> key = std::nullopt) {
     NotifierOptions options;
-    options.zones.push_back({Wire("dyn.example"), std::move(targets)});
+    options.zones.push_back({Wire("dyn.example"), std::move(targets), std::move(key)});
     options.retry_initial_ms = retry_ms;
     options.retry_max_ms = retry_ms * 4;
     options.poll_interval_ms = 50;
@@ -179,6 +186,76 @@ TEST_F(NotifierTest, AnAnswerFromAnotherAddressOrIdIsIgnored) {
   secondary.Answer(forged);
   ASSERT_TRUE(secondary.Receive(std::chrono::seconds(5))) << "the forged answers stopped the resends";
   EXPECT_EQ(notifier->stats().acknowledged, 0u);
+}
+
+// With a key, the NOTIFY is signed, and only an answer signed with the key
+// over the NOTIFY's MAC stops the resends.
+TEST_F(NotifierTest, SignedNotifyCountsOnlyASignedAnswer) {
+  auto key = tsig::MakeKey("notify.dyn.example", "hmac-sha256",
+                           "c2VjcmV0IG9mIHRoZSBub3RpZnkga2V5IGZvciB0ZXN0cw==");
+  ASSERT_TRUE(key.ok()) << key.status().message();
+  tsig::KeyRing ring;
+  ASSERT_TRUE(ring.Add(*key).ok());
+  FakeSecondary secondary;
+  auto notifier = Start({secondary.endpoint()}, 100, *key);
+  auto first = secondary.Receive(std::chrono::seconds(5));
+  ASSERT_TRUE(first);
+  const auto now = static_cast<uint64_t>(std::time(nullptr));
+  tsig::Verified request = tsig::VerifyRequest(first->message, ring, now);
+  ASSERT_EQ(request.outcome, tsig::Outcome::kOk) << tsig::OutcomeName(request.outcome);
+  EXPECT_EQ(request.key->name, key->name);
+
+  // An unsigned answer (as a spoofer or a keyless secondary sends) is not one.
+  FakeSecondary::Received without_tsig = *first;
+  without_tsig.message.resize(tsig::StripRecord(without_tsig.message, request));
+  secondary.Answer(without_tsig);
+  auto resent = secondary.Receive(std::chrono::seconds(5));
+  ASSERT_TRUE(resent) << "an unsigned answer stopped the resends";
+  EXPECT_EQ(resent->message[0], first->message[0]);
+  EXPECT_EQ(resent->message[1], first->message[1]);
+  EXPECT_EQ(notifier->stats().acknowledged, 0u);
+
+  // The secondary's signed answer to the latest send.
+  std::vector<uint8_t> answer = resent->message;
+  tsig::Verified latest = tsig::VerifyRequest(answer, ring, now);
+  ASSERT_EQ(latest.outcome, tsig::Outcome::kOk);
+  answer.resize(tsig::StripRecord(answer, latest));
+  answer[2] |= 0x80;
+  size_t unsigned_size = answer.size();
+  answer.resize(unsigned_size + tsig::ResponseRecordSize(latest));
+  auto signed_answer = tsig::SignResponse(answer, unsigned_size, latest, now);
+  ASSERT_TRUE(signed_answer.ok()) << signed_answer.status().message();
+  answer.resize(signed_answer->size);
+  secondary.Send(answer, *resent);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (notifier->stats().acknowledged == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(notifier->stats().acknowledged, 1u);
+  // At most one resend may have crossed the answer; then none for longer
+  // than the longest retry interval (400 ms).
+  (void)secondary.Receive(std::chrono::milliseconds(100));
+  EXPECT_FALSE(secondary.Receive(std::chrono::milliseconds(800)));
+}
+
+// A reload that adds a key to a zone announces it again, signed.
+TEST_F(NotifierTest, AKeyAddedByAReloadSignsTheNextNotify) {
+  auto key = tsig::MakeKey("notify.dyn.example", "hmac-sha256", "YWJjZGVmZ2hpamtsbW5vcA==");
+  ASSERT_TRUE(key.ok()) << key.status().message();
+  tsig::KeyRing ring;
+  ASSERT_TRUE(ring.Add(*key).ok());
+  FakeSecondary secondary;
+  auto notifier = Start({secondary.endpoint()});
+  auto first = secondary.Receive(std::chrono::seconds(5));
+  ASSERT_TRUE(first);
+  const auto now = static_cast<uint64_t>(std::time(nullptr));
+  EXPECT_EQ(tsig::VerifyRequest(first->message, ring, now).outcome, tsig::Outcome::kUnsigned);
+  secondary.Answer(*first);
+
+  notifier->SetZones({{Wire("dyn.example"), {secondary.endpoint()}, *key}});
+  auto signed_notify = secondary.Receive(std::chrono::seconds(5));
+  ASSERT_TRUE(signed_notify) << "the changed zone was not announced again";
+  ExpectNotifyFor(signed_notify->message, Wire("dyn.example"));
+  EXPECT_EQ(tsig::VerifyRequest(signed_notify->message, ring, now).outcome, tsig::Outcome::kOk);
 }
 
 TEST_F(NotifierTest, ARefusalIsNotRetried) {
