@@ -58,8 +58,10 @@ struct LoadedCurl {
   Status status;
 };
 
-// Once per process, never unloaded (curl_global_init is not undone either:
-// it is not thread-safe in every libcurl build).
+// Once per process, never unloaded, and curl_global_init never undone. It
+// runs on the mailer's thread while the query and HTTP threads run: libcurl
+// 7.84 and later make it thread-safe (CURL_VERSION_THREADSAFE; Debian 12
+// ships 7.88), and the OpenSSL 3 it sets up initializes itself safely.
 const LoadedCurl& Loaded() {
   static const LoadedCurl loaded = [] {
     LoadedCurl out;
