@@ -84,33 +84,6 @@ bool WalkRdata(uint16_t t, RdataWalker& w) {
   }
 }
 
-bool HasNames(uint16_t t) {
-  switch (t) {
-    case type::kNS:
-    case type::kMD:
-    case type::kMF:
-    case type::kCNAME:
-    case type::kMB:
-    case type::kMG:
-    case type::kMR:
-    case type::kPTR:
-    case type::kDNAME:
-    case type::kSOA:
-    case type::kMINFO:
-    case type::kRP:
-    case type::kMX:
-    case type::kAFSDB:
-    case type::kRT:
-    case type::kKX:
-    case type::kSRV:
-    case type::kPX:
-    case type::kNAPTR:
-      return true;
-    default:
-      return false;
-  }
-}
-
 }  // namespace
 
 size_t ReadName(const WireSource& src, size_t pos, size_t end, bool lower, std::string& out) {
@@ -157,8 +130,9 @@ bool RdataHasLayout(uint16_t type, std::string_view rdata) {
 }
 
 std::string CanonicalRdata(uint16_t type, std::string_view rdata) {
-  if (!HasNames(type)) return std::string(rdata);
+  // Only names are lowercased: the other fields are copied as they are.
   std::string out;
+  out.reserve(rdata.size());
   const WireSource src{reinterpret_cast<const uint8_t*>(rdata.data()), rdata.size(), false};
   return CopyRdata(type, src, 0, rdata.size(), /*lower=*/true, out) ? out : std::string(rdata);
 }

@@ -782,21 +782,22 @@ TEST(UpdnsdCheckTest, BadConfigExits1NamingFileAndLine) {
   EXPECT_NE(run.err.find(where), std::string::npos) << "'" << where << "' not in: " << run.err;
 }
 
+// The `storage` and `zones` sections of a config for --check: a store in
+// `dir` and test.example from its file.
+std::string StoreAndTestZone(const TempDir& dir) {
+  return "storage:\n  path: " + (dir.path() / "db").string() +
+         "\nzones:\n  - name: test.example\n    file: " +
+         (TestDataDir() / "test.example.zone").string() + "\n";
+}
+
 TEST(UpdnsdCheckTest, GoodConfigExits0Silently) {
   TempDir dir;
   ASSERT_TRUE(dir.ok());
   CheckRun run = RunCheck(dir, "good.yaml",
                           "server:\n"
                           "  listen: [\"127.0.0.1@5353\"]\n"
-                          "  workers: 2\n"
-                          "storage:\n"
-                          "  path: " +
-                              (dir.path() / "db").string() +
-                              "\n"
-                              "zones:\n"
-                              "  - name: test.example\n"
-                              "    file: " +
-                              (TestDataDir() / "test.example.zone").string() + "\n");
+                          "  workers: 2\n" +
+                              StoreAndTestZone(dir));
   EXPECT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0)
       << DescribeWaitStatus(run.status) << "\n"
       << run.err;
@@ -809,15 +810,7 @@ TEST(UpdnsdCheckTest, MailConfigLoadsTheSmtpClient) {
   TempDir dir;
   ASSERT_TRUE(dir.ok());
   CheckRun run = RunCheck(dir, "mail.yaml",
-                          "storage:\n"
-                          "  path: " +
-                              (dir.path() / "db").string() +
-                              "\n"
-                              "zones:\n"
-                              "  - name: test.example\n"
-                              "    file: " +
-                              (TestDataDir() / "test.example.zone").string() +
-                              "\n"
+                          StoreAndTestZone(dir) +
                               "mail:\n"
                               "  smtp: smtp://127.0.0.1:25\n"
                               "  from: updns@test.example\n");
