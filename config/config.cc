@@ -664,10 +664,14 @@ Status Reader::ReadDyndns(const Item& item, DyndnsConfig& dyndns) const {
 
 Status Reader::ReadStorage(const Item& item, StorageConfig& storage) const {
   Result<std::vector<Field>> fields =
-      Fields(item, {"path", "map_size", "journal_entries", "journal_size"});
+      Fields(item, {"path", "map_size", "journal_entries", "journal_size", "prefetch"});
   if (!fields.ok()) return fields.status();
   for (const Field& field : *fields) {
     const Item& value = field.value;
+    if (field.key == "prefetch") {
+      if (Status s = ReadBool(value, storage.prefetch); !s.ok()) return s;
+      continue;
+    }
     if (field.key == "journal_entries") {
       if (Status s = ReadInteger(value, 1, kMaxJournalEntries, storage.journal_max_entries); !s.ok())
         return s;

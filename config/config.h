@@ -49,6 +49,9 @@ struct StorageConfig {
   // change sets and this many bytes; the oldest go first.
   uint32_t journal_max_entries = 1000;
   uint64_t journal_max_bytes = uint64_t{16} << 20;
+  // updnsd reads the whole store once after start (Store::Prefetch), so that
+  // queries after a reboot do not wait on the disk page by page.
+  bool prefetch = true;
 };
 
 // A TSIG key (RFC 8945) for UPDATE, zone transfers and NOTIFY.

@@ -150,6 +150,8 @@ std::vector<std::string> ChangesNeedingRestart(const config::Config& running,
   note(running.storage.path != fresh.storage.path, "storage.path", "the store is opened at start");
   note(running.storage.map_size != fresh.storage.map_size, "storage.map_size",
        "the store is opened at start");
+  note(running.storage.prefetch != fresh.storage.prefetch, "storage.prefetch",
+       "the store is read once, at start");
   note(running.storage.journal_max_entries != fresh.storage.journal_max_entries ||
            running.storage.journal_max_bytes != fresh.storage.journal_max_bytes,
        "storage.journal_entries/journal_size", kBuiltOnce);

@@ -1,9 +1,10 @@
 // updnsd: the updns daemon. Runs in the foreground and logs to stderr.
-#include <uv.h>
-
 #include <pthread.h>
 #include <sched.h>
+#include <uv.h>
 
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -360,6 +361,26 @@ int main(int argc, char** argv) {
        {"store", config->storage.path},
        {"config", args.config}});
 
+  // The store into the page cache, next to the queries, which do not wait
+  // for it: after a reboot they would otherwise read it a page at a time.
+  std::atomic<bool> stop_prefetch{false};
+  std::thread prefetch;
+  if (config->storage.prefetch) {
+    prefetch = std::thread([&store = **store, &stop_prefetch] {
+      auto begin = std::chrono::steady_clock::now();
+      auto read = store.Prefetch(stop_prefetch);
+      if (!read.ok()) {
+        Log(LogLevel::kWarning, "prefetch_failed",
+            {{"key", "storage.prefetch"}, {"error", read.status()}});
+        return;
+      }
+      auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - begin);
+      Log(LogLevel::kInfo, "prefetched",
+          {{"bytes", *read}, {"ms", took.count()}, {"stopped", stop_prefetch.load()}});
+    });
+  }
+
   Reloader reloader{args.config,  *config,   **store,
                     workers,      **notifier, dyndns.get(),
                     api.get(),    http.get(), metrics};
@@ -382,6 +403,8 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
   uv_run(&loop, UV_RUN_DEFAULT);
 
+  stop_prefetch = true;
+  if (prefetch.joinable()) prefetch.join();
   // Stop taking requests first, then let the writer finish what it has.
   if (http) http->Stop();
   writer.Stop();

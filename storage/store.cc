@@ -1,10 +1,13 @@
 #include "storage/store.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 
 #include "storage/schema.h"
 
@@ -195,6 +198,32 @@ Result<Store::Stats> Store::GetStats() const {
     stats.outbox_entries = outbox.ms_entries;
   }
   return stats;
+}
+
+Result<uint64_t> Store::Prefetch(const std::atomic<bool>& stop) const {
+  MDB_envinfo info{};
+  MDB_stat env_stat{};
+  mdb_filehandle_t fd = -1;
+  if (int rc = mdb_env_info(env_, &info); rc != MDB_SUCCESS) return Error(rc, "reading its info");
+  if (int rc = mdb_env_stat(env_, &env_stat); rc != MDB_SUCCESS)
+    return Error(rc, "reading its statistics");
+  if (int rc = mdb_env_get_fd(env_, &fd); rc != MDB_SUCCESS) return Error(rc, "reading its file");
+  const uint64_t used = (static_cast<uint64_t>(info.me_last_pgno) + 1) * env_stat.ms_psize;
+  // pread, not madvise(WILLNEED): the kernel caps one readahead request at
+  // a few hundred KiB, and reading says when the pages are really in.
+  constexpr size_t kChunk = size_t{1} << 20;
+  std::unique_ptr<char[]> buffer(new char[kChunk]);
+  uint64_t done = 0;
+  while (done < used && !stop.load(std::memory_order_relaxed)) {
+    ssize_t n = ::pread(fd, buffer.get(), std::min<uint64_t>(kChunk, used - done),
+                        static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0)
+      return Status::IoError("prefetching the store at " + path_ + ": " + std::strerror(errno));
+    if (n == 0) break;  // shorter than its pages say: nothing more to read
+    done += static_cast<uint64_t>(n);
+  }
+  return done;
 }
 
 Status Store::Error(int rc, std::string_view what) const {

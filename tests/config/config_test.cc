@@ -866,6 +866,16 @@ TEST(TransferConfigTest, Defaults) {
   EXPECT_FALSE(config->server.cpu_affinity);
 }
 
+TEST(StorageConfigTest, Prefetch) {
+  Result<Config> config = ParseConfig("storage:\n  prefetch: false\n", kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_FALSE(config->storage.prefetch);
+  Result<Config> defaults = ParseConfig("storage:\n  path: /tmp/x\n", kSource);
+  ASSERT_TRUE(defaults.ok()) << defaults.status().message();
+  EXPECT_TRUE(defaults->storage.prefetch);
+  EXPECT_FALSE(ParseConfig("storage:\n  prefetch: sometimes\n", kSource).ok());
+}
+
 TEST(TransferConfigTest, NotifyKey) {
   Result<Config> config = ParseConfig(
       "keys:\n  - {name: notify-key, secret: YWJj}\nzones:\n  - name: a.example\n"

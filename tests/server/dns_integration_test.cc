@@ -697,6 +697,12 @@ TEST_F(DnsTest, Ipv6ListenerAnswers) {
 
 TEST_F(DnsTest, SigtermStopsCleanly) { StopAndExpectCleanExit(); }
 
+// storage.prefetch (on by default) reads the store once after start.
+TEST_F(DnsTest, StoreIsPrefetchedAfterStart) {
+  ASSERT_TRUE(daemon_.WaitForLog("event=prefetched bytes=", 5000ms)) << daemon_.log();
+  EXPECT_NE(daemon_.log().find("stopped=false"), std::string::npos) << daemon_.log();
+}
+
 // Without mail.smtp the mailer never opens libcurl, and with it the 28
 // libraries it brings: start-up does not pay for them (server/mailer.h).
 TEST_F(DnsTest, LibcurlIsNotLoadedWithoutMail) {

@@ -1,11 +1,17 @@
 // The LMDB store (storage/store.h) and the node value (storage/node.h).
 #include "storage/store.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "storage/node.h"
@@ -73,6 +79,61 @@ TEST_F(StoreTest, StatsReportMapSizePagesReadersAndTheOutbox) {
   EXPECT_EQ(stats->outbox_entries, 2u);
   EXPECT_GE(stats->readers_used, 1u);
   EXPECT_GE(stats->pages_used, empty->pages_used);
+}
+
+// Pages of `file` in the page cache, of the whole file.
+std::pair<size_t, size_t> ResidentPages(const fs::path& file) {
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  EXPECT_GE(fd, 0);
+  struct stat st {};
+  ::fstat(fd, &st);
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t pages = (static_cast<size_t>(st.st_size) + page - 1) / page;
+  void* map = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_SHARED, fd, 0);
+  EXPECT_NE(map, MAP_FAILED);
+  std::vector<unsigned char> in_core(pages);
+  EXPECT_EQ(::mincore(map, static_cast<size_t>(st.st_size), in_core.data()), 0);
+  ::munmap(map, static_cast<size_t>(st.st_size));
+  ::close(fd);
+  size_t resident = 0;
+  for (unsigned char c : in_core) resident += c & 1;
+  return {resident, pages};
+}
+
+TEST_F(StoreTest, PrefetchReadsEveryUsedPageIntoThePageCache) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  {
+    auto txn = store->BeginWrite();
+    ASSERT_TRUE(txn.ok());
+    for (int i = 0; i < 4000; ++i)
+      ASSERT_TRUE(txn->Put(Table::kMeta, "key" + std::to_string(i), std::string(1000, 'v')).ok());
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+  const fs::path file = dir_ / "store" / "data.mdb";
+  // Out of the page cache, as after a reboot (the pages are clean: committed).
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+  ::close(fd);
+  auto [before, pages] = ResidentPages(file);
+  ASSERT_GT(pages, 900u);
+  EXPECT_LT(before, pages / 2) << "the cache kept the file; the test proves nothing";
+
+  std::atomic<bool> stop{true};
+  auto none = store->Prefetch(stop);
+  ASSERT_TRUE(none.ok()) << none.status().message();
+  EXPECT_EQ(*none, 0u) << "stopped before it began";
+
+  stop = false;
+  auto read = store->Prefetch(stop);
+  ASSERT_TRUE(read.ok()) << read.status().message();
+  auto stats = store->GetStats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(*read, stats->pages_used * stats->page_size);
+  auto [after, total] = ResidentPages(file);
+  EXPECT_GE(after, *read / static_cast<size_t>(::sysconf(_SC_PAGESIZE)))
+      << after << " of " << total << " pages resident";
 }
 
 TEST_F(StoreTest, CreatesAndWritesSchemaVersion) {
