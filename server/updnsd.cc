@@ -1,6 +1,9 @@
 // updnsd: the updns daemon. Runs in the foreground and logs to stderr.
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <atomic>
@@ -367,6 +370,14 @@ int main(int argc, char** argv) {
   std::thread prefetch;
   if (config->storage.prefetch) {
     prefetch = std::thread([&store = **store, &stop_prefetch] {
+      // Behind the queries for the CPU and the disk: nice 19 and the idle
+      // I/O class (ioprio_set(2); glibc has no wrapper) for this thread only.
+      // The systemd unit's filter refuses both (@resources, EPERM); there it
+      // reads at normal priority, for the few seconds a cold store takes.
+      const pid_t self = static_cast<pid_t>(::syscall(SYS_gettid));
+      ::setpriority(PRIO_PROCESS, static_cast<id_t>(self), 19);
+      constexpr int kIoprioWhoProcess = 1, kIoprioClassIdle = 3, kIoprioClassShift = 13;
+      ::syscall(SYS_ioprio_set, kIoprioWhoProcess, self, kIoprioClassIdle << kIoprioClassShift);
       auto begin = std::chrono::steady_clock::now();
       auto read = store.Prefetch(stop_prefetch);
       if (!read.ok()) {
