@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <memory>
 
 #include "storage/schema.h"
 
@@ -211,11 +210,12 @@ Result<uint64_t> Store::Prefetch(const std::atomic<bool>& stop) const {
   const uint64_t used = (static_cast<uint64_t>(info.me_last_pgno) + 1) * env_stat.ms_psize;
   // pread, not madvise(WILLNEED): the kernel caps one readahead request at
   // a few hundred KiB, and reading says when the pages are really in.
-  constexpr size_t kChunk = size_t{1} << 20;
-  std::unique_ptr<char[]> buffer(new char[kChunk]);
+  // Small reads: the kernel's readahead makes them large on the disk, and
+  // the buffer stays out of the daemon's memory figures.
+  char buffer[64 << 10];
   uint64_t done = 0;
   while (done < used && !stop.load(std::memory_order_relaxed)) {
-    ssize_t n = ::pread(fd, buffer.get(), std::min<uint64_t>(kChunk, used - done),
+    ssize_t n = ::pread(fd, buffer, std::min<uint64_t>(sizeof buffer, used - done),
                         static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0)
