@@ -19,7 +19,6 @@
 #include <algorithm>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <memory>
 #include <span>
 #include <string>
@@ -34,7 +33,6 @@
 #include "update/rfc2136.h"
 #include "update/writer.h"
 #include "zone/responder.h"
-#include "zone/zone_file.h"
 
 // After every header that includes the C++ library: ldns defines `bool`.
 #include <ldns/ldns.h>
@@ -117,16 +115,8 @@ State& TheState() {
     SetLogLevel(LogLevel::kError);  // refusals are logged at info, once per input
     State s;
     std::string dir = ScratchDir("dns_control");
-    storage::Options options;
-    options.path = dir + "/store";
-    options.map_size = uint64_t{64} << 20;
-    auto store = storage::Store::Open(options);
-    Check(store.ok(), "the dns_control fuzzer's store opens");
-    s.store = std::move(store).value();
-    std::string path = dir + "/test.example.zone";
-    std::ofstream(path) << kZone;
-    Check(zone::ImportZoneFile(*s.store, "test.example", path).ok(),
-          "the dns_control zone imports");
+    s.store = OpenStore(dir + "/store", uint64_t{64} << 20);
+    ImportZone(*s.store, dir, "test.example", kZone);
 
     auto policy = server::MakeDnsPolicy(MakeConfig());
     Check(policy.ok(), "the fuzz DNS policy builds");

@@ -7,11 +7,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "tests/fuzz/fuzz_targets.h"
+#include "zone/zone_file.h"
 
 namespace updns::fuzz {
 namespace {
@@ -52,6 +54,26 @@ std::string ScratchDir(const char* name) {
   }
   g_dirs->push_back(path);
   return path;
+}
+
+std::unique_ptr<storage::Store> OpenStore(const std::string& path, uint64_t map_size) {
+  storage::Options options;
+  options.path = path;
+  options.map_size = map_size;
+  auto store = storage::Store::Open(options);
+  if (!store.ok()) std::fprintf(stderr, "%s\n", std::string(store.status().message()).c_str());
+  Check(store.ok(), "a fuzz target's store opens");
+  return std::move(store).value();
+}
+
+void ImportZone(storage::Store& store, const std::string& dir, const std::string& zone,
+                const char* text) {
+  std::string path = dir + "/" + zone + ".zone";
+  std::ofstream(path) << text;
+  auto imported = zone::ImportZoneFile(store, zone, path);
+  if (!imported.ok())
+    std::fprintf(stderr, "%s\n", std::string(imported.status().message()).c_str());
+  Check(imported.ok(), "a fuzz target's zone imports");
 }
 
 sockaddr_storage Address(const char* text) {

@@ -13,7 +13,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "storage/store.h"
 
 namespace updns::fuzz {
 
@@ -63,6 +66,14 @@ void Check(bool ok, const char* what);
 // A directory for this process's state (on /dev/shm when there is one, so
 // that LMDB's fsync costs nothing), removed at exit. `name` tells them apart.
 std::string ScratchDir(const char* name);
+
+// A store at `path` with a map of `map_size` bytes; aborts when it does not
+// open.
+std::unique_ptr<storage::Store> OpenStore(const std::string& path, uint64_t map_size);
+// Writes `text` to DIR/ZONE.zone and imports it as `zone`; aborts, with the
+// importer's message, when it does not load.
+void ImportZone(storage::Store& store, const std::string& dir, const std::string& zone,
+                const char* text);
 
 // A client address from numeric text, IPv6 when it has a ':' ("192.0.2.1",
 // "2001:db8::5", "::ffff:10.0.0.1").

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,7 +13,6 @@
 #include "tests/fuzz/fuzz_targets.h"
 #include "zone/responder.h"
 #include "zone/wire.h"
-#include "zone/zone_file.h"
 
 // After every header that includes the C++ library: ldns defines `bool`.
 #include <ldns/ldns.h>
@@ -112,15 +110,6 @@ struct Server {
   std::unique_ptr<zone::Responder> responder;  // test.example and child.test.example
 };
 
-void Import(storage::Store& store, const std::string& dir, const char* zone, const char* text) {
-  std::string path = dir + "/" + zone + "zone";
-  std::ofstream(path) << text;
-  auto imported = zone::ImportZoneFile(store, zone, path);
-  if (!imported.ok())
-    std::fprintf(stderr, "%s\n", std::string(imported.status().message()).c_str());
-  Check(imported.ok(), "the query fuzzer's zones import");
-}
-
 std::unique_ptr<zone::Responder> MakeResponder(const storage::Store& store,
                                                std::vector<std::string> zones) {
   zone::ResponderOptions options;
@@ -135,14 +124,9 @@ Server& TheServer() {
   static Server server = [] {
     Server s;
     std::string dir = ScratchDir("query");
-    storage::Options options;
-    options.path = dir + "/store";
-    options.map_size = uint64_t{16} << 20;
-    auto store = storage::Store::Open(options);
-    Check(store.ok(), "the query fuzzer's store opens");
-    s.store = std::move(store).value();
-    Import(*s.store, dir, "test.example.", kParentZone);
-    Import(*s.store, dir, "child.test.example.", kChildZone);
+    s.store = OpenStore(dir + "/store", uint64_t{16} << 20);
+    ImportZone(*s.store, dir, "test.example", kParentZone);
+    ImportZone(*s.store, dir, "child.test.example", kChildZone);
     // The root zone is not here: it cannot be imported yet (its key in the
     // zones table would be empty, which LMDB refuses).
     s.responder = MakeResponder(*s.store, {std::string("\4test\7example\0", 14),

@@ -4,7 +4,6 @@
 // to some names and types, each in a transaction that is then aborted, so
 // that every input meets the same zone.
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,7 +13,6 @@
 #include "tests/fuzz/fuzz_targets.h"
 #include "update/rfc2136.h"
 #include "update/writer.h"
-#include "zone/zone_file.h"
 
 namespace updns::fuzz {
 namespace {
@@ -53,15 +51,8 @@ State& TheState() {
     SetLogLevel(LogLevel::kError);  // every refusal is a warning: one per input
     State s;
     std::string dir = ScratchDir("rfc2136");
-    storage::Options options;
-    options.path = dir + "/store";
-    options.map_size = uint64_t{64} << 20;
-    auto store = storage::Store::Open(options);
-    Check(store.ok(), "the rfc2136 fuzzer's store opens");
-    s.store = std::move(store).value();
-    std::string path = dir + "/test.example.zone";
-    std::ofstream(path) << kZone;
-    Check(zone::ImportZoneFile(*s.store, "test.example", path).ok(), "the rfc2136 zone imports");
+    s.store = OpenStore(dir + "/store", uint64_t{64} << 20);
+    ImportZone(*s.store, dir, "test.example", kZone);
 
     auto policy = std::make_shared<update::UpdatePolicy>();
     (*policy)[kApex].push_back(update::UpdateRule{kFullKey, {}, {}});

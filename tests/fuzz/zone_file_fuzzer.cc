@@ -30,21 +30,12 @@ struct State {
   std::unique_ptr<storage::Store> first, second;
 };
 
-std::unique_ptr<storage::Store> OpenStore(const std::string& path) {
-  storage::Options options;
-  options.path = path;
-  options.map_size = uint64_t{256} << 20;
-  auto store = storage::Store::Open(options);
-  Check(store.ok(), "the zone file fuzzer's stores open");
-  return std::move(store).value();
-}
-
 State& TheState() {
   static State state = [] {
     State s;
     s.dir = ScratchDir("zone_file");
-    s.first = OpenStore(s.dir + "/first");
-    s.second = OpenStore(s.dir + "/second");
+    s.first = OpenStore(s.dir + "/first", uint64_t{256} << 20);
+    s.second = OpenStore(s.dir + "/second", uint64_t{256} << 20);
     // Something for "$INCLUDE inc.zone [ORIGIN]" to find, relative to the input.
     std::ofstream(s.dir + "/inc.zone") << "@ IN A 192.0.2.50\nx IN TXT \"included\"\n";
     return s;
