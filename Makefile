@@ -51,8 +51,8 @@ sanitize: peers
 
 # Each libFuzzer target (tests/fuzz/README.md) for FUZZ_SECONDS, from its
 # seed corpus, built with clang, ASan and UBSan; fails if one crashes.
-# FUZZ_SEED=N repeats a run's inputs exactly (CI uses 1); unset, each run
-# explores new ones.
+# FUZZ_SEED=N fixes libFuzzer's seed (CI uses 1), which repeats a run on the
+# same machine; unset, each run explores new inputs.
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= query http json_api config zone_file tsig rfc2136 dns_control

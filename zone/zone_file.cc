@@ -632,6 +632,19 @@ std::string GenericRR(std::string_view owner, const storage::RRsetView& set,
   return line + "\n";
 }
 
+// Has ldns print the signature times of RRSIG and SIG as seconds since
+// 1970 (RFC 4034 3.2's other form) instead of YYYYMMDDHHmmSS: it picks the
+// date within 68 years of now, so the same store would export differently
+// from year to year, and a time more than 68 years ahead comes out before
+// 1970, which its own reader refuses.
+void PrintTimesAsSeconds(ldns_rr* rr) {
+  for (size_t i = 0; i < ldns_rr_rd_count(rr); ++i) {
+    ldns_rdf* field = ldns_rr_rdf(rr, i);
+    if (ldns_rdf_get_type(field) == LDNS_RDF_TYPE_TIME)
+      ldns_rdf_set_type(field, LDNS_RDF_TYPE_INT32);
+  }
+}
+
 // Writes every RR of `set` as ldns prints it (unknown types come out in
 // RFC 3597 form), one per line.
 void WriteRRset(std::ostream& out, std::string_view owner, const storage::RRsetView& set) {
@@ -647,6 +660,7 @@ void WriteRRset(std::ostream& out, std::string_view owner, const storage::RRsetV
     wire += set.type_class_ttl;
     wire += rdlength_and_rdata;
     RrPtr rr = RrFromWire(wire);
+    if (rr) PrintTimesAsSeconds(rr.get());
     CharPtr text(rr ? ldns_rr2str_fmt(ldns_output_format_nocomments, rr.get()) : nullptr);
     if (text) {
       // The owner in our own escaping: ldns leaves '@', '$' and '"' bare,

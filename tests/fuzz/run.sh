@@ -5,10 +5,12 @@
 #
 # Usage: tests/fuzz/run.sh BUILD SECONDS TARGET...   (what `make fuzz` runs)
 #
-# FUZZ_SEED, when set, fixes libFuzzer's random seed: the same commit then
-# tries the same inputs in the same order, and a faster machine only goes
-# further down that sequence. CI sets it, so that a red run is the commit's
-# doing and replays anywhere; unset, every run explores afresh.
+# FUZZ_SEED, when set, fixes libFuzzer's random seed and starts from the
+# committed seeds alone, so that a run repeats on the same machine. Not on
+# another: libFuzzer takes seeds of equal size in directory order, which
+# differs between file systems. So a failed run ends with its cause and its
+# input in base64 (CI keeps only the end of the output). Unset, every run
+# explores afresh.
 #
 # New inputs go to a scratch corpus under BUILD (kept between runs, so that
 # later runs start further, unless FUZZ_SEED is set); the committed corpus is
@@ -53,7 +55,19 @@ for target in "$@"; do
     failed="$failed $target"
   fi
 done
-if [ -n "$failed" ]; then
-  echo "fuzz: failures in:$failed" >&2
-  exit 1
-fi
+[ -z "$failed" ] && exit 0
+# CI keeps only the end of what a run printed: the cause and the input go
+# last, the input in base64 so that it can be replayed from the log alone.
+for target in $failed; do
+  work=$build/fuzz/$target
+  echo "fuzz $target: what broke:"
+  grep -E -B3 -A6 -m1 'fuzz invariant broken|ERROR: [A-Za-z]+Sanitizer|ERROR: libFuzzer' "$work/log" |
+    cut -c1-300 | sed 's/^/  /'
+  input=$(ls -t "$work/artifacts/" 2>/dev/null | head -n 1)
+  [ -n "$input" ] || continue
+  echo "fuzz $target: the input, $(wc -c <"$work/artifacts/$input") bytes (replay: base64 -d >in;" \
+       "$build/tests/fuzz/updns_fuzz_$target in):"
+  head -c 3072 "$work/artifacts/$input" | base64 -w 100
+done
+echo "fuzz: failures in:$failed" >&2
+exit 1

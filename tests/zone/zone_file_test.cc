@@ -324,6 +324,28 @@ TEST_F(ZoneFileTest, ExportEscapesOwnersThatReadAsSyntax) {
   EXPECT_EQ(Dump(*second_store, Table::kNodes), Dump(*store_, Table::kNodes));
 }
 
+// ldns prints a signature time as the date within 68 years of now: one
+// 70 years ahead came out before 1970, which no reader takes, and every
+// export depended on the day it was made (found by the zone_file fuzzer).
+TEST_F(ZoneFileTest, ExportWritesSignatureTimesAsSeconds) {
+  std::string zone = std::string(kSmallZone) +
+                     "s IN RRSIG A 8 3 3600 4294967295 0 1 dyn.example. AAAA\n"
+                     "t IN RRSIG A 8 3 3600 20261129120000 20261101000000 2 dyn.example. AAAA\n";
+  auto first = ImportZoneFile(*store_, "dyn.example", WriteFile("z", zone));
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  std::string exported = Export(*store_);
+  EXPECT_NE(exported.find("\tRRSIG\tA 8 3 3600 4294967295 0 1 dyn.example. AAAA\n"),
+            std::string::npos)
+      << exported;
+  EXPECT_NE(exported.find("\tRRSIG\tA 8 3 3600 1795953600 1793491200 2 dyn.example. AAAA\n"),
+            std::string::npos)
+      << exported;
+  auto second_store = OpenStore("store2");
+  auto second = ImportZoneFile(*second_store, "dyn.example", WriteFile("exported.zone", exported));
+  ASSERT_TRUE(second.ok()) << second.status().message() << "\n" << exported;
+  EXPECT_EQ(Dump(*second_store, Table::kNodes), Dump(*store_, Table::kNodes));
+}
+
 TEST_F(ZoneFileTest, ExportPutsSoaFirst) {
   ASSERT_TRUE(ImportZoneFile(*store_, "dyn.example", WriteFile("z", kSmallZone)).ok());
   std::string exported = Export(*store_);
