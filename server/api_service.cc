@@ -166,10 +166,13 @@ struct ApiService::Impl {
                         std::function<void(HttpReply)> check);
   // The reseller `name` when `password` is its password, nullopt when not
   // (an unknown name costs the same hash check, so timing tells nothing);
-  // an error when the store could not be read. For the password pool: no
-  // snapshot is held during the deliberately slow hash.
+  // an error when the store could not be read. Settles `attempt` with the
+  // throttle: a success clears the failures, a store error is refunded
+  // and a wrong password stays charged. For the password pool: no snapshot
+  // is held during the deliberately slow hash.
   Result<std::optional<storage::ResellerRecord>> CheckResellerPassword(
-      const std::string& name, const std::string& password) const;
+      const std::string& name, const std::string& password,
+      const LoginThrottle::Attempt& attempt) const;
   void DeleteDeadSession(const std::string& token);
   void MaybePurgeSessions(uint64_t now);
 
@@ -502,14 +505,10 @@ void ApiService::Impl::ResellerLogin(const HttpRequest& request, HttpReply reply
       reply, &attempt,
       [this, name = std::move(fields.name), password = std::move(fields.password),
        attempt](HttpReply reply) {
-        auto checked = CheckResellerPassword(name, password);
-        if (!checked.ok()) {
-          throttle->Refund(attempt);
-          return reply(StoreError(checked.status()));
-        }
+        auto checked = CheckResellerPassword(name, password, attempt);
+        if (!checked.ok()) return reply(StoreError(checked.status()));
         const std::optional<storage::ResellerRecord>& reseller = *checked;
         if (!reseller) return reply(InvalidCredentials());
-        throttle->Succeeded(attempt);
         if (reseller->linked_account.empty()) {
           return reply(Error(403, "not_linked",
                              "No account is linked to reseller account '" + reseller->name +
@@ -542,21 +541,30 @@ void ApiService::Impl::ResellerLogin(const HttpRequest& request, HttpReply reply
 }
 
 Result<std::optional<storage::ResellerRecord>> ApiService::Impl::CheckResellerPassword(
-    const std::string& name, const std::string& password) const {
+    const std::string& name, const std::string& password,
+    const LoginThrottle::Attempt& attempt) const {
   std::optional<storage::ResellerRecord> reseller;
   {
     auto txn = store.BeginRead();
-    if (!txn.ok()) return txn.status();
+    if (!txn.ok()) {
+      throttle->Refund(attempt);
+      return txn.status();
+    }
     auto found = update::GetReseller(*txn, name);
     if (found.ok()) {
       reseller = std::move(found).value();
     } else if (!found.status().IsNotFound() && !found.status().IsInvalid()) {
+      throttle->Refund(attempt);
       return found.status();
     }
   }
   bool verified = update::VerifyPassword(
       password, reseller ? reseller->password_hash : update::DummyPasswordHash());
-  if (!verified) reseller.reset();
+  if (!verified) {
+    reseller.reset();
+  } else {
+    throttle->Succeeded(attempt);
+  }
   return reseller;
 }
 
@@ -795,14 +803,10 @@ void ApiService::Impl::Link(const HttpRequest& request, const std::string& token
   RunPasswordCheck(
       reply, &attempt,
       [this, token, name, password = std::move(password.value), attempt](HttpReply reply) {
-        auto checked = CheckResellerPassword(name, password);
-        if (!checked.ok()) {
-          throttle->Refund(attempt);
-          return reply(StoreError(checked.status()));
-        }
+        auto checked = CheckResellerPassword(name, password, attempt);
+        if (!checked.ok()) return reply(StoreError(checked.status()));
         const std::optional<storage::ResellerRecord>& record = *checked;
         if (!record) return reply(InvalidResellerCredentials());
-        throttle->Succeeded(attempt);
         MutateAsSession(
             token,
             [reseller = record->name, verified_hash = record->password_hash](

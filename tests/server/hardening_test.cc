@@ -193,10 +193,10 @@ class DaemonTest : public ::testing::Test {
 
   // POST /api/v1/login.
   HttpResult LoginFrom(const std::string& source, const std::string& name,
-                       const std::string& password) const {
+                       const std::string& password, const std::string& path = "/api/v1/login") const {
     std::string body = json{{"name", name}, {"password", password}}.dump();
     return HttpFrom(source,
-                    "POST /api/v1/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                    "POST " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                     "Content-Type: application/json\r\nContent-Length: " +
                         std::to_string(body.size()) + "\r\n\r\n" + body);
   }
@@ -983,6 +983,32 @@ TEST_F(ThrottleTest, ApiLoginFailuresAreThrottledPerNameAndPerAddressButSpareOth
   ASSERT_NO_FATAL_FAILURE(ExpectThrottled(LoginFrom("127.0.0.1", "bob", "x"), "a 31st attempt"));
   r = LoginFrom("127.0.0.2", "alice", kAlicePassword);
   EXPECT_EQ(r.status, 200) << r.raw;
+}
+
+// The reseller login has its own budget per reseller name; the right
+// password clears that name's failures, and it counts as right even though
+// no account is linked yet (403, not 401).
+TEST_F(ThrottleTest, ResellerLoginFailuresAreThrottledAndTheRightPasswordClearsThem) {
+  const std::string path = "/api/v1/login/reseller";
+  CommandResult added =
+      daemon_.Ctl({"reseller", "add", "shop", "--email", "shop@shop.example"}, "shop-secret\n");
+  ASSERT_EQ(added.exit_code, 0) << added.Describe();
+  for (int i = 0; i < 9; ++i) {
+    HttpResult r = LoginFrom("127.0.0.1", "shop", "wrong", path);
+    EXPECT_EQ(r.status, 401) << "failure " << i << ": " << r.raw;
+  }
+  HttpResult r = LoginFrom("127.0.0.1", "shop", "shop-secret", path);
+  EXPECT_EQ(r.status, 403) << r.raw;
+  EXPECT_NE(r.body.find("not_linked"), std::string::npos) << r.raw;
+  // Ten failures again before the name is refused: the success wiped the nine.
+  for (int i = 0; i < 10; ++i) {
+    r = LoginFrom("127.0.0.1", "shop", "wrong", path);
+    EXPECT_EQ(r.status, 401) << "failure " << i << " after the success: " << r.raw;
+  }
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectThrottled(LoginFrom("127.0.0.1", "shop", "shop-secret", path), "11th attempt"));
+  r = LoginFrom("127.0.0.2", "shop", "shop-secret", path);
+  EXPECT_EQ(r.status, 403) << "the reseller at another address: " << r.raw;
 }
 
 // With short windows from the config: refused while throttled, accepted
