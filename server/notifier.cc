@@ -81,7 +81,7 @@ struct Notifier::Impl {
       : store(store), options(options), random(std::random_device{}()) {}
 
   const storage::Store& store;
-  const NotifierOptions options;
+  NotifierOptions options;  // the backoff and poll interval; the zones live in `zones`
   std::vector<ZoneState> zones;
   std::mt19937 random;
   std::optional<storage::ReadTxn> txn;
@@ -98,9 +98,9 @@ struct Notifier::Impl {
   bool has4 = false, has6 = false;
   char receive_buffer[kMaxNotifySize];  // an answer echoes the NOTIFY, its own TSIG RR instead
 
-  // A reload's zones, from SetZones() to the loop.
+  // A reload's options, from Reconfigure() to the loop.
   std::mutex zones_mutex;
-  std::optional<std::vector<NotifierOptions::Zone>> next_zones;  // guarded by zones_mutex
+  std::optional<NotifierOptions> next_options;  // guarded by zones_mutex
   bool zones_closed = false;                                     // guarded by zones_mutex
 
   mutable std::mutex stats_mutex;
@@ -113,7 +113,7 @@ struct Notifier::Impl {
   void OnRetry();
   void OnAnswer(const uint8_t* data, size_t size, const sockaddr* from);
   void OnStop();
-  void ApplyZones();
+  void ApplyOptions();
 };
 
 Status Notifier::Impl::Bind(uv_udp_t& socket, int family) {
@@ -306,15 +306,17 @@ void Notifier::Impl::OnAnswer(const uint8_t* data, size_t size, const sockaddr* 
 
 // Zones whose apex and targets are unchanged keep what was announced and
 // what is pending; new ones are announced at once.
-void Notifier::Impl::ApplyZones() {
-  std::optional<std::vector<NotifierOptions::Zone>> fresh;
+void Notifier::Impl::ApplyOptions() {
+  std::optional<NotifierOptions> fresh;
   {
     std::lock_guard lock(zones_mutex);
-    fresh.swap(next_zones);
+    fresh.swap(next_options);
   }
   if (!fresh) return;
+  options.retry_initial_ms = fresh->retry_initial_ms;
+  options.retry_max_ms = fresh->retry_max_ms;
   std::vector<ZoneState> next;
-  for (NotifierOptions::Zone& zone : *fresh) {
+  for (NotifierOptions::Zone& zone : fresh->zones) {
     if (zone.targets.empty()) continue;
     for (const config::Endpoint& target : zone.targets) {
       bool& has = target.family() == AF_INET ? has4 : has6;
@@ -333,6 +335,10 @@ void Notifier::Impl::ApplyZones() {
     next.push_back(old != zones.end() ? std::move(*old) : NewZoneState(std::move(zone)));
   }
   zones = std::move(next);
+  const uint64_t latest_due = uv_now(&loop) + options.retry_max_ms;
+  for (ZoneState& zone : zones) {
+    for (Pending& pending : zone.pending) pending.due_ms = std::min(pending.due_ms, latest_due);
+  }
   generation = ~uint64_t{0};
   Check();
 }
@@ -366,7 +372,7 @@ Result<std::unique_ptr<Notifier>> Notifier::Create(const storage::Store& store,
   uv_async_init(&w.loop, &w.poke_async, [](uv_async_t* a) { static_cast<Impl*>(a->data)->Check(); });
   uv_async_init(&w.loop, &w.stop_async, [](uv_async_t* a) { static_cast<Impl*>(a->data)->OnStop(); });
   uv_async_init(&w.loop, &w.zones_async,
-                [](uv_async_t* a) { static_cast<Impl*>(a->data)->ApplyZones(); });
+                [](uv_async_t* a) { static_cast<Impl*>(a->data)->ApplyOptions(); });
   uv_timer_init(&w.loop, &w.poll_timer);
   uv_timer_init(&w.loop, &w.retry_timer);
   w.poke_async.data = w.stop_async.data = w.zones_async.data = &w;
@@ -419,10 +425,10 @@ void Notifier::Poke() {
   if (!stopped_ && thread_.joinable()) uv_async_send(&impl_->poke_async);
 }
 
-void Notifier::SetZones(std::vector<NotifierOptions::Zone> zones) {
+void Notifier::Reconfigure(NotifierOptions options) {
   std::lock_guard lock(impl_->zones_mutex);
   if (impl_->zones_closed) return;
-  impl_->next_zones = std::move(zones);
+  impl_->next_options = std::move(options);
   uv_async_send(&impl_->zones_async);  // under the lock: OnStop cannot close it meanwhile
 }
 

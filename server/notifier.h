@@ -72,9 +72,12 @@ class Notifier {
   void Stop();
   // Thread-safe: DNS data may have changed, look now.
   void Poke();
-  // A reload's zones and targets. Zones whose targets are unchanged keep
-  // their state; new ones are announced at once. Thread-safe.
-  void SetZones(std::vector<NotifierOptions::Zone> zones);
+  // A reload's zones, targets and backoff (not poll_interval_ms). Zones
+  // whose targets and key are unchanged keep their state; new ones are
+  // announced at once. The new backoff counts from each target's next send,
+  // and no pending resend waits longer than the new retry_max_ms.
+  // Thread-safe.
+  void Reconfigure(NotifierOptions options);
   Stats stats() const;
 
   struct Impl;

@@ -79,8 +79,10 @@ Result<DnsWorkerOptions> DnsWorkerOptionsOf(const config::Config& config,
   return options;
 }
 
-Result<std::vector<NotifierOptions::Zone>> NotifyZonesOf(const config::Config& config) {
-  std::vector<NotifierOptions::Zone> zones;
+Result<NotifierOptions> NotifierOptionsOf(const config::Config& config) {
+  NotifierOptions options;
+  options.retry_initial_ms = config.notify.retry_initial_ms;
+  options.retry_max_ms = config.notify.retry_max_ms;
   for (const config::ZoneConfig& zone : config.zones) {
     auto apex = zone::LowercaseWireNameFromText(zone.name);
     if (!apex.ok() || zone.notify.empty()) continue;
@@ -94,9 +96,17 @@ Result<std::vector<NotifierOptions::Zone>> NotifyZonesOf(const config::Config& c
       if (!tsig_key.ok()) return tsig_key.status();
       notify.key = std::move(tsig_key).value();
     }
-    zones.push_back(std::move(notify));
+    options.zones.push_back(std::move(notify));
   }
-  return zones;
+  return options;
+}
+
+ThrottleOptions ThrottleOptionsOf(const config::Config& config) {
+  ThrottleOptions options;
+  options.per_name = config.http.login_per_name;
+  options.per_address = config.http.login_per_address;
+  options.window_ms = uint64_t{config.http.login_window_seconds} * 1000;
+  return options;
 }
 
 HttpServerOptions HttpServerOptionsOf(const config::Config& config) {
@@ -152,22 +162,12 @@ std::vector<std::string> ChangesNeedingRestart(const config::Config& running,
        "the store is opened at start");
   note(running.storage.prefetch != fresh.storage.prefetch, "storage.prefetch",
        "the store is read once, at start");
-  note(running.storage.journal_max_entries != fresh.storage.journal_max_entries ||
-           running.storage.journal_max_bytes != fresh.storage.journal_max_bytes,
-       "storage.journal_entries/journal_size", kBuiltOnce);
   note(!config::SameEndpoints(running.http.listen, fresh.http.listen), "http.listen", kSockets);
   note(!config::SameEndpoints(running.http.tls_listen, fresh.http.tls_listen), "http.tls_listen",
        kSockets);
   note(running.http.tls.cert != fresh.http.tls.cert || running.http.tls.key != fresh.http.tls.key,
        "http.tls file names",
        "SIGHUP re-reads the files named at start (replace their contents to renew)");
-  note(running.http.login_per_name != fresh.http.login_per_name ||
-           running.http.login_per_address != fresh.http.login_per_address ||
-           running.http.login_window_seconds != fresh.http.login_window_seconds,
-       "http.login_throttle", kBuiltOnce);
-  note(running.notify.retry_initial_ms != fresh.notify.retry_initial_ms ||
-           running.notify.retry_max_ms != fresh.notify.retry_max_ms,
-       "notify retries", kBuiltOnce);
   const config::MailConfig& a = running.mail;
   const config::MailConfig& b = fresh.mail;
   note(a.smtp != b.smtp || a.from != b.from || a.starttls != b.starttls ||

@@ -14,6 +14,7 @@
 #include "server/http_server.h"
 #include "server/notifier.h"
 #include "server/rrl.h"
+#include "server/throttle.h"
 #include "storage/store.h"
 #include "update/accounts.h"
 #include "update/dyndns2.h"
@@ -43,11 +44,13 @@ Result<DnsWorkerOptions> DnsWorkerOptionsOf(const config::Config& config,
 RrlOptions RrlOptionsOf(const config::ServerConfig& server);
 
 // Each zone's NOTIFY targets and signing key (zones without targets left
-// out). Errors name a key that TSIG cannot use.
-Result<std::vector<NotifierOptions::Zone>> NotifyZonesOf(const config::Config& config);
+// out) and the resend backoff. Errors name a key that TSIG cannot use.
+Result<NotifierOptions> NotifierOptionsOf(const config::Config& config);
 
 // The HTTP service's listeners, TLS files and limits.
 HttpServerOptions HttpServerOptionsOf(const config::Config& config);
+// http.login_throttle: one budget for dyndns2 and the API logins.
+ThrottleOptions ThrottleOptionsOf(const config::Config& config);
 
 update::DyndnsPolicy DyndnsPolicyOf(const config::Config& config);
 // Host TTL per zone name (lowercase, no final dot).
@@ -56,7 +59,7 @@ std::vector<update::HostZone> HostZonesOf(const config::Config& config);
 
 // The settings a reload cannot apply, as "key: why", where `fresh`
 // differs from `running`: sockets, threads, the store, and the parts built
-// once at start (login throttle, journal limits, mail, notify retries).
+// once at start (mail).
 std::vector<std::string> ChangesNeedingRestart(const config::Config& running,
                                                const config::Config& fresh);
 

@@ -26,13 +26,20 @@ uint64_t SteadyMs() {
 
 LoginThrottle::LoginThrottle(ThrottleOptions options)
     : options_(options),
-      name_budget_{
-          options.per_name,
-          options.per_name ? std::max<uint64_t>(1, options.window_ms / options.per_name) : 0},
-      address_budget_{options.per_address,
-                      options.per_address
-                          ? std::max<uint64_t>(1, options.window_ms / options.per_address)
-                          : 0} {}
+      name_budget_(BudgetOf(options.per_name, options.window_ms)),
+      address_budget_(BudgetOf(options.per_address, options.window_ms)) {}
+
+LoginThrottle::Budget LoginThrottle::BudgetOf(unsigned limit, uint64_t window_ms) {
+  return {limit, limit ? std::max<uint64_t>(1, window_ms / limit) : 0};
+}
+
+void LoginThrottle::SetOptions(ThrottleOptions options) {
+  std::lock_guard lock(mutex_);
+  options_ = options;
+  name_budget_ = BudgetOf(options.per_name, options.window_ms);
+  address_budget_ = BudgetOf(options.per_address, options.window_ms);
+  empty_at_ms_.clear();
+}
 
 std::string LoginThrottle::AddressKey(const sockaddr_storage& peer) {
   char text[INET6_ADDRSTRLEN] = "?";

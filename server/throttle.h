@@ -38,6 +38,8 @@ struct ThrottleOptions {
   unsigned per_address = 30;    // attempts at once per address, any names; 0 = unlimited
   uint64_t window_ms = 300000;  // a full budget refills over this
   size_t max_entries = 100000;  // table size bound (see above)
+
+  bool operator==(const ThrottleOptions&) const = default;
 };
 
 class LoginThrottle {
@@ -69,6 +71,10 @@ class LoginThrottle {
   // Neither right nor wrong: both charges are given back.
   void Refund(const Attempt& attempt);
 
+  // New limits (a reload). Every budget starts full again: a debt run up
+  // under the old limits does not translate into the new ones.
+  void SetOptions(ThrottleOptions options);
+
   // The address part of the keys: "192.0.2.1", "2001:db8:1:2::/64".
   static std::string AddressKey(const sockaddr_storage& peer);
 
@@ -83,9 +89,11 @@ class LoginThrottle {
   void GiveBack(const std::string& key, const Budget& budget);
   void Prune(uint64_t now_ms);  // REQUIRES: mutex_ held
 
-  const ThrottleOptions options_;
-  const Budget name_budget_, address_budget_;
+  static Budget BudgetOf(unsigned limit, uint64_t window_ms);
+
   std::mutex mutex_;
+  ThrottleOptions options_;                  // guarded by mutex_
+  Budget name_budget_, address_budget_;      // guarded by mutex_
   // Key -> the time at which its bucket is empty again (GCRA's theoretical
   // arrival time). Guarded by mutex_.
   std::unordered_map<std::string, uint64_t> empty_at_ms_;

@@ -49,10 +49,11 @@ constexpr const char* kUsage =
     "      --version       print the version\n"
     "\n"
     "SIGINT and SIGTERM stop the daemon cleanly (exit status 0). SIGHUP re-reads\n"
-    "the configuration: zones, keys, ACLs, NOTIFY targets, DNS limits, the\n"
-    "dyndns and API settings and the HTTPS certificate and key apply at once;\n"
-    "an invalid file is logged and the running configuration kept; settings\n"
-    "that need a restart are named.\n";
+    "the configuration: zones, keys, ACLs, NOTIFY targets and backoff, DNS and\n"
+    "HTTP limits, the login throttle, journal limits, the dyndns and API\n"
+    "settings and the HTTPS certificate and key apply at once; an invalid file\n"
+    "is logged and the running configuration kept; settings that need a\n"
+    "restart (listeners, threads, the store, mail) are named.\n";
 
 struct Arguments {
   std::string config;
@@ -108,7 +109,8 @@ int CheckOnly(const updns::config::Config& config) {
   return 1;
 }
 
-// The API settings a reload may change (not the mailer hook nor the throttle).
+// The API settings a reload may change (not the mailer hook; the throttle is
+// shared with dyndns2 and reconfigured on its own).
 updns::server::ApiServiceOptions ApiOptionsOf(const updns::config::Config& config) {
   updns::server::ApiServiceOptions options;
   options.zones = updns::server::HostZonesOf(config);
@@ -127,8 +129,10 @@ struct Reloader {
   std::string path;
   const updns::config::Config started;
   updns::storage::Store& store;
+  updns::update::Writer& writer;
   std::vector<std::unique_ptr<updns::server::DnsWorker>>& workers;
   updns::server::Notifier& notifier;
+  updns::server::LoginThrottle* throttle;  // null without HTTP
   updns::server::DyndnsService* dyndns;  // null without HTTP
   updns::server::ApiService* api;        // null without HTTP
   updns::server::HttpServer* http;       // null without HTTP
@@ -153,11 +157,11 @@ void Reloader::Reload() {
   // leaves its settings alone.
   if (server::RrlOptionsOf(before.server) != server::RrlOptionsOf(fresh->server)) rrl = nullptr;
   auto options = server::DnsWorkerOptionsOf(*fresh, rrl);
-  auto notify_zones = server::NotifyZonesOf(*fresh);
-  if (!options.ok() || !notify_zones.ok()) {
+  auto notify_options = server::NotifierOptionsOf(*fresh);
+  if (!options.ok() || !notify_options.ok()) {
     Log(LogLevel::kError, "reload_refused",
         {{"config", path},
-         {"error", !options.ok() ? options.status() : notify_zones.status()},
+         {"error", !options.ok() ? options.status() : notify_options.status()},
          {"msg", "the running configuration stays"}});
     return;
   }
@@ -169,8 +173,12 @@ void Reloader::Reload() {
   // New or edited master files first, so that a zone added with its file
   // answers from the first query that reaches it.
   int failed = server::ImportConfiguredZoneFiles(*fresh, store);
+  writer.SetJournalLimits(server::JournalLimitsOf(*fresh));
   for (auto& worker : workers) worker->Reconfigure(*options);
-  notifier.SetZones(std::move(notify_zones).value());
+  notifier.Reconfigure(std::move(notify_options).value());
+  // Only a changed throttle starts every budget afresh.
+  if (throttle && server::ThrottleOptionsOf(before) != server::ThrottleOptionsOf(*fresh))
+    throttle->SetOptions(server::ThrottleOptionsOf(*fresh));
   if (dyndns) dyndns->Reconfigure(server::DyndnsPolicyOf(*fresh), server::HostTtlsOf(*fresh));
   if (api) api->Reconfigure(ApiOptionsOf(*fresh));
   if (http) {
@@ -282,16 +290,12 @@ int main(int argc, char** argv) {
     }
   }
   // NOTIFY for every serial change, whoever made it.
-  server::NotifierOptions notify_options;
-  notify_options.retry_initial_ms = config->notify.retry_initial_ms;
-  notify_options.retry_max_ms = config->notify.retry_max_ms;
-  auto notify_zones = server::NotifyZonesOf(*config);
-  if (!notify_zones.ok()) {
-    Log(LogLevel::kError, "notifier_failed", {{"error", notify_zones.status()}});
+  auto notify_options = server::NotifierOptionsOf(*config);
+  if (!notify_options.ok()) {
+    Log(LogLevel::kError, "notifier_failed", {{"error", notify_options.status()}});
     return 1;
   }
-  notify_options.zones = std::move(notify_zones).value();
-  auto notifier = server::Notifier::Create(**store, std::move(notify_options));
+  auto notifier = server::Notifier::Create(**store, std::move(notify_options).value());
   if (!notifier.ok()) {
     Log(LogLevel::kError, "notifier_failed", {{"error", notifier.status()}});
     return 1;
@@ -307,16 +311,13 @@ int main(int argc, char** argv) {
                                  .updates = &update_counters,
                                  .allow = config->http.metrics_allow};
   for (const auto& worker : workers) metrics.loops.push_back(&worker->counters());
+  std::shared_ptr<server::LoginThrottle> throttle;  // null without HTTP
   std::unique_ptr<server::DyndnsService> dyndns;
   std::unique_ptr<server::ApiService> api;
   std::unique_ptr<server::HttpServer> http;
   if (config->http.enabled()) {
     // One failed-login budget for dyndns2 and the API: the same passwords.
-    server::ThrottleOptions throttle_options;
-    throttle_options.per_name = config->http.login_per_name;
-    throttle_options.per_address = config->http.login_per_address;
-    throttle_options.window_ms = uint64_t{config->http.login_window_seconds} * 1000;
-    auto throttle = std::make_shared<server::LoginThrottle>(throttle_options);
+    throttle = std::make_shared<server::LoginThrottle>(server::ThrottleOptionsOf(*config));
     dyndns = std::make_unique<server::DyndnsService>(**store, writer, server::DyndnsPolicyOf(*config),
                                                      server::HostTtlsOf(*config), throttle);
     server::ApiServiceOptions api_options = ApiOptionsOf(*config);
@@ -392,9 +393,8 @@ int main(int argc, char** argv) {
     });
   }
 
-  Reloader reloader{args.config,  *config,   **store,
-                    workers,      **notifier, dyndns.get(),
-                    api.get(),    http.get(), metrics};
+  Reloader reloader{args.config, *config, **store,     writer,   workers, **notifier,
+                    throttle.get(), dyndns.get(), api.get(), http.get(), metrics};
   uv_loop_t loop;
   uv_loop_init(&loop);
   uv_signal_t sigint, sigterm, sighup;

@@ -42,8 +42,14 @@ Writer::Stats Writer::stats() const {
   return stats_;
 }
 
+void Writer::SetJournalLimits(zone::JournalLimits limits) {
+  std::lock_guard lock(mutex_);
+  journal_limits_ = limits;
+}
+
 void Writer::Run() {
   std::deque<std::unique_ptr<WriteRequest>> group;
+  zone::JournalLimits journal_limits;
   while (true) {
     {
       std::unique_lock lock(mutex_);
@@ -52,13 +58,15 @@ void Writer::Run() {
       // Everything that queued up while the last commit was syncing goes
       // into this one: that is the group commit.
       group.swap(queue_);
+      journal_limits = journal_limits_;
     }
-    ApplyGroup(group);
+    ApplyGroup(group, journal_limits);
     group.clear();
   }
 }
 
-void Writer::ApplyGroup(std::deque<std::unique_ptr<WriteRequest>>& group) {
+void Writer::ApplyGroup(std::deque<std::unique_ptr<WriteRequest>>& group,
+                        const zone::JournalLimits& journal_limits) {
   std::vector<Status> outcomes(group.size());
   WriteContext context(static_cast<uint64_t>(std::time(nullptr)));
   Status commit_status;
@@ -81,7 +89,7 @@ void Writer::ApplyGroup(std::deque<std::unique_ptr<WriteRequest>>& group) {
       }
       // A failed child is aborted by its destructor: only its writes vanish.
     }
-    commit_status = zone::FinishZoneChanges(*txn, context.changed_zones(), journal_limits_);
+    commit_status = zone::FinishZoneChanges(*txn, context.changed_zones(), journal_limits);
     if (commit_status.ok()) commit_status = txn->Commit();
   }
   std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;

@@ -99,14 +99,17 @@ class Writer {
   // Thread-safe. The request's Done() will be called exactly once.
   void Submit(std::unique_ptr<WriteRequest> request);
   Stats stats() const;
+  // Thread-safe; the next group trims journals to these (a reload).
+  void SetJournalLimits(zone::JournalLimits limits);
 
  private:
   void Run();
-  void ApplyGroup(std::deque<std::unique_ptr<WriteRequest>>& group);
+  void ApplyGroup(std::deque<std::unique_ptr<WriteRequest>>& group,
+                  const zone::JournalLimits& journal_limits);
 
   storage::Store& store_;
-  const zone::JournalLimits journal_limits_;
   mutable std::mutex mutex_;
+  zone::JournalLimits journal_limits_;               // guarded by mutex_
   std::condition_variable wake_;
   std::deque<std::unique_ptr<WriteRequest>> queue_;  // guarded by mutex_
   bool stopping_ = false;                            // guarded by mutex_

@@ -251,11 +251,35 @@ TEST_F(NotifierTest, AKeyAddedByAReloadSignsTheNextNotify) {
   EXPECT_EQ(tsig::VerifyRequest(first->message, ring, now).outcome, tsig::Outcome::kUnsigned);
   secondary.Answer(*first);
 
-  notifier->SetZones({{Wire("dyn.example"), {secondary.endpoint()}, *key}});
+  NotifierOptions reloaded;
+  reloaded.zones.push_back({Wire("dyn.example"), {secondary.endpoint()}, *key});
+  notifier->Reconfigure(std::move(reloaded));
   auto signed_notify = secondary.Receive(std::chrono::seconds(5));
   ASSERT_TRUE(signed_notify) << "the changed zone was not announced again";
   ExpectNotifyFor(signed_notify->message, Wire("dyn.example"));
   EXPECT_EQ(tsig::VerifyRequest(signed_notify->message, ring, now).outcome, tsig::Outcome::kOk);
+}
+
+// A reload's shorter backoff brings an unanswered NOTIFY's resend forward
+// and spaces the next ones by it; the zone itself is not announced afresh.
+TEST_F(NotifierTest, AReloadedBackoffAppliesToAPendingResend) {
+  FakeSecondary secondary;
+  auto notifier = Start({secondary.endpoint()}, /*retry_ms=*/30000);
+  auto first = secondary.Receive(std::chrono::seconds(5));
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(secondary.Receive(std::chrono::milliseconds(300))) << "the next send is 30 s away";
+
+  NotifierOptions reloaded;
+  reloaded.zones.push_back({Wire("dyn.example"), {secondary.endpoint()}, std::nullopt});
+  reloaded.retry_initial_ms = 100;
+  reloaded.retry_max_ms = 200;
+  notifier->Reconfigure(std::move(reloaded));
+  auto resend = secondary.Receive(std::chrono::seconds(2));
+  ASSERT_TRUE(resend) << "retry_max 200 ms caps the pending resend";
+  EXPECT_EQ(resend->message, first->message) << "a resend, not a new announcement";
+  auto again = secondary.Receive(std::chrono::seconds(2));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->message, first->message);
 }
 
 TEST_F(NotifierTest, ARefusalIsNotRetried) {

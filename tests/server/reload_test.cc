@@ -184,5 +184,49 @@ TEST(HttpReloadTest, LimitsAndMetricsAllowFollowTheFile) {
   EXPECT_EQ(daemon.log().find("http limits"), std::string::npos) << "not a restart setting";
 }
 
+// http.login_throttle applies on reload, with every budget full again; a
+// reload that leaves it alone keeps the budgets as they are.
+TEST(HttpReloadTest, LoginThrottleFollowsTheFile) {
+  DyndnsDaemon daemon;
+  std::string error;
+  ASSERT_TRUE(daemon.Start({}, &error)) << error;
+  auto with_throttle = [&](unsigned per_name) {
+    std::string text = daemon.ConfigText({});
+    size_t http = text.find("http:\n");
+    EXPECT_NE(http, std::string::npos) << text;
+    return text.insert(http + 6, "  login_throttle: {per_name: " + std::to_string(per_name) +
+                                     ", per_address: 100, window: 3600}\n");
+  };
+  auto reloads = [&] { return CountOf(daemon.log(), "event=reloaded "); };
+  auto reload = [&](const std::string& text) {
+    const size_t before = reloads();
+    WriteFile(daemon.config_path(), text);
+    return ::kill(daemon.process().pid(), SIGHUP) == 0 &&
+           WaitUntil([&] { return reloads() > before; }, 10s, 10ms);
+  };
+  const std::string body = R"({"name":"nobody","password":"wrong"})";
+  auto login = [&] {
+    HttpConnection c;
+    if (!c.Connect(daemon.http_port())) return -1;
+    return c
+        .Exchange("POST /api/v1/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                  "Content-Type: application/json\r\nContent-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n" + body)
+        .status;
+  };
+
+  ASSERT_TRUE(reload(with_throttle(2))) << daemon.log();
+  EXPECT_EQ(login(), 401);
+  EXPECT_EQ(login(), 401);
+  EXPECT_EQ(login(), 429) << "per_name 2";
+  // The same throttle again: the failures stay counted.
+  ASSERT_TRUE(reload(with_throttle(2))) << daemon.log();
+  EXPECT_EQ(login(), 429) << "an unchanged throttle keeps its budgets";
+  ASSERT_TRUE(reload(with_throttle(3))) << daemon.log();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(login(), 401) << "failure " << i << " under per_name 3";
+  EXPECT_EQ(login(), 429) << "per_name 3";
+  EXPECT_EQ(daemon.log().find("login_throttle"), std::string::npos) << "not a restart setting";
+}
+
 }  // namespace
 }  // namespace updns::test

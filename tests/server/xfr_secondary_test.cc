@@ -120,6 +120,17 @@ class XfrPrimary : public DyndnsDaemon {
 
   uint16_t secondary_port() const { return secondary_port_; }
 
+  // Rewrites the config from `options` and sends SIGHUP; true once the
+  // reload is logged as applied.
+  bool Reload(const PrimaryOptions& options) {
+    options_ = options;
+    WriteFile(config_path(), XfrConfigText());
+    const size_t before = CountOf(log(), "event=reloaded ");
+    return ::kill(process_.pid(), SIGHUP) == 0 &&
+           WaitUntil([&] { return CountOf(log(), "event=reloaded ") > before; },
+                     milliseconds(10000));
+  }
+
   // SIGTERM, then again on the same store and ports with the zone's
   // `file:` dropped from the config: the zone is served from the store
   // only, and the new process never reads the master file.
@@ -1090,6 +1101,42 @@ TEST_F(XfrPrimaryTest, IxfrFallsBackToAxfrWhenTheJournalIsShorterThanTheGap) {
     EXPECT_TRUE(Contains(kdig.out, "change4.dyn.example.")) << kdig.out;
     EXPECT_FALSE(Contains(kdig.err, "failed")) << kdig.Describe();
   }
+}
+
+// storage.journal_entries applies on reload: the next change trims the
+// journal, and IXFR from beyond it falls back to the whole zone.
+TEST_F(XfrPrimaryTest, ReloadedJournalLimitTrimsAtTheNextChange) {
+  std::string error;
+  ASSERT_TRUE(primary_.Start({}, &error)) << error;
+  std::vector<uint32_t> serials{primary_.Serial().value_or(0)};
+  auto change = [&](int i) {
+    CommandResult r = primary_.Nsupdate({"update add change" + std::to_string(i) +
+                                         ".dyn.example. 60 A 192.0.2." + std::to_string(i)});
+    ASSERT_EQ(r.exit_code, 0) << r.Describe();
+    serials.push_back(primary_.Serial().value_or(0));
+    ASSERT_NE(serials.back(), serials[serials.size() - 2]) << "change " << i;
+  };
+  TransferQuery ixfr;
+  ixfr.key_name = "xfr-key.";
+  ixfr.key_secret = kXfrSecret;
+  ixfr.type = LDNS_RR_TYPE_IXFR;
+  auto incremental_from = [&](size_t from) {
+    ixfr.ixfr_serial = serials[from];
+    TransferResult result = RunTransfer(primary_.dns_port(), ixfr);
+    EXPECT_TRUE(result.error.empty()) << result.error;
+    return result.second_is_soa;
+  };
+  for (int i = 1; i <= 3; ++i) ASSERT_NO_FATAL_FAILURE(change(i));
+  EXPECT_TRUE(incremental_from(0)) << "the default journal holds all three changes";
+
+  PrimaryOptions two;
+  two.journal_entries = 2;
+  ASSERT_TRUE(primary_.Reload(two)) << primary_.log();
+  EXPECT_FALSE(Contains(primary_.log(), "storage.journal")) << "not a restart setting";
+  ASSERT_NO_FATAL_FAILURE(change(4));
+  EXPECT_FALSE(incremental_from(0)) << "four changes back, the journal keeps two";
+  EXPECT_FALSE(incremental_from(1));
+  EXPECT_TRUE(incremental_from(2));
 }
 
 // ---------------------------------------------------------------------------
