@@ -333,26 +333,55 @@ std::string Lowercase(std::string_view text) {
 
 }  // namespace
 
+namespace {
+
+void LogDisabled(const storage::Store& store) {
+  size_t queued = 0;
+  if (auto txn = store.BeginRead(); txn.ok()) {
+    if (auto mails = update::ListMail(*txn); mails.ok()) queued = mails->size();
+  }
+  Log(LogLevel::kWarning, "mailer_disabled",
+      {{"key", "mail.smtp"},
+       {"queued", queued},
+       {"msg", "mail.smtp is not set: mail delivery is off, queued mails stay in the outbox"}});
+}
+
+}  // namespace
+
 Mailer::Mailer(storage::Store& store, const config::MailConfig& config, MailerTiming timing)
-    : store_(store), config_(config), timing_(timing) {}
+    : store_(store), timing_(timing), config_(config) {}
 
 Mailer::~Mailer() { Stop(); }
 
 void Mailer::Start() {
-  if (!enabled()) {
-    size_t queued = 0;
-    if (auto txn = store_.BeginRead(); txn.ok()) {
-      if (auto mails = update::ListMail(*txn); mails.ok()) queued = mails->size();
-    }
-    Log(LogLevel::kWarning, "mailer_disabled",
-        {{"key", "mail.smtp"},
-         {"queued", queued},
-         {"msg", "mail.smtp is not set: mail delivery is off, queued mails stay in the outbox"}});
-    return;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || started_) return;
+    started_ = true;
+    if (!config_.smtp.empty()) return StartThread();
   }
+  LogDisabled(store_);
+}
+
+void Mailer::StartThread() { thread_ = std::thread([this] { Run(); }); }
+
+bool Mailer::enabled() const {
   std::lock_guard lock(mutex_);
-  if (stopping_ || thread_.joinable()) return;
-  thread_ = std::thread([this] { Run(); });
+  return !config_.smtp.empty();
+}
+
+void Mailer::Reconfigure(const config::MailConfig& config) {
+  bool disabled = false;
+  {
+    std::lock_guard lock(mutex_);
+    disabled = started_ && !config_.smtp.empty() && config.smtp.empty();
+    relay_changed_ = relay_changed_ || config.smtp != config_.smtp;
+    config_ = config;
+    woken_ = true;
+    if (started_ && !stopping_ && !thread_.joinable() && !config_.smtp.empty()) StartThread();
+  }
+  wake_.notify_all();
+  if (disabled) LogDisabled(store_);
 }
 
 void Mailer::Stop() {
@@ -394,13 +423,16 @@ void Mailer::Run() {
         {{"key", "mail.smtp"}, {"error", loaded}, {"msg", "no mail is sent; it stays queued"}});
     return;
   }
-  Log(LogLevel::kInfo, "mailer_started", {{"relay", Printable(config_.smtp)}});
   std::unique_lock lock(mutex_);
+  Log(LogLevel::kInfo, "mailer_started", {{"relay", Printable(config_.smtp)}});
   multi_ = &*multi;
   while (!stopping_) {
     woken_ = false;
+    active_ = config_;
+    const bool all = std::exchange(relay_changed_, false);
     lock.unlock();
-    uint64_t next_due_ms = DeliverDue(*multi);
+    // Without a relay (a reload cleared mail.smtp) the thread only waits.
+    uint64_t next_due_ms = active_.smtp.empty() ? kNever : DeliverDue(*multi, all);
     lock.lock();
     if (stopping_) break;
     if (woken_) continue;
@@ -416,7 +448,7 @@ void Mailer::Run() {
   multi_ = nullptr;  // before `multi` goes, while Stop() cannot look
 }
 
-uint64_t Mailer::DeliverDue(CurlMulti& multi) {
+uint64_t Mailer::DeliverDue(CurlMulti& multi, bool all) {
   std::vector<std::pair<uint64_t, storage::MailRecord>> mails;
   {
     auto txn = store_.BeginRead();
@@ -439,7 +471,7 @@ uint64_t Mailer::DeliverDue(CurlMulti& multi) {
     uint64_t due = mail.next_attempt_at;
     if (auto held = held_until_.find(id); held != held_until_.end())
       due = std::max(due, held->second);
-    if (due > now_seconds && !delivered_unremoved_.contains(id)) {
+    if (due > now_seconds && !all && !delivered_unremoved_.contains(id)) {
       next_due_ms = std::min(next_due_ms, due * 1000);
       continue;
     }
@@ -479,12 +511,12 @@ Mailer::Outcome Mailer::Send(CurlMulti& transfers, uint64_t id, const storage::M
     outcome.error = "cannot set up a libcurl transfer (out of memory?)";
     return outcome;
   }
-  std::string message = ComposeMessage(id, mail, config_.from, NowMs() / 1000);
+  std::string message = ComposeMessage(id, mail, active_.from, NowMs() / 1000);
   Payload payload{message};
-  std::string from_path = "<" + config_.from + ">";
+  std::string from_path = "<" + active_.from + ">";
   char error[CURL_ERROR_SIZE] = {};
   CURL* h = easy.get();
-  curl.easy_setopt(h, CURLOPT_URL, config_.smtp.c_str());
+  curl.easy_setopt(h, CURLOPT_URL, active_.smtp.c_str());
   // The URL is configuration, but a redirect-free protocol whitelist costs nothing.
 #if LIBCURL_VERSION_NUM >= 0x075500
   curl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
@@ -511,11 +543,11 @@ Mailer::Outcome Mailer::Send(CurlMulti& transfers, uint64_t id, const storage::M
   curl.easy_setopt(h, CURLOPT_SOCKOPTDATA, &session);
   curl.easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, OnSocketClose);
   curl.easy_setopt(h, CURLOPT_CLOSESOCKETDATA, &session);
-  if (config_.starttls && Lowercase(config_.smtp).rfind("smtp://", 0) == 0)
+  if (active_.starttls && Lowercase(active_.smtp).rfind("smtp://", 0) == 0)
     curl.easy_setopt(h, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL));
-  if (!config_.username.empty()) {
-    curl.easy_setopt(h, CURLOPT_USERNAME, config_.username.c_str());
-    curl.easy_setopt(h, CURLOPT_PASSWORD, config_.password.c_str());
+  if (!active_.username.empty()) {
+    curl.easy_setopt(h, CURLOPT_USERNAME, active_.username.c_str());
+    curl.easy_setopt(h, CURLOPT_PASSWORD, active_.password.c_str());
   }
 
   CURLM* multi = transfers.handle();
@@ -570,8 +602,8 @@ uint64_t Mailer::Record(uint64_t id, const storage::MailRecord& mail, const Outc
   bool accepted = outcome.kind == Outcome::Kind::kAccepted;
   // retry_initial * 2^attempts, capped; the shift is bounded so it cannot overflow.
   uint64_t delay =
-      std::min<uint64_t>(config_.retry_max_seconds,
-                         uint64_t{config_.retry_initial_seconds} << std::min(mail.attempts, 31u));
+      std::min<uint64_t>(active_.retry_max_seconds,
+                         uint64_t{active_.retry_initial_seconds} << std::min(mail.attempts, 31u));
   Status status;
   if (auto txn = store_.BeginWrite(); !txn.ok()) {
     status = txn.status();
@@ -610,7 +642,7 @@ uint64_t Mailer::Record(uint64_t id, const storage::MailRecord& mail, const Outc
   Log(LogLevel::kWarning, "mail_attempt_failed",
       {{"mail", id},
        {"to", to},
-       {"relay", Printable(config_.smtp)},
+       {"relay", Printable(active_.smtp)},
        {"attempt", mail.attempts + 1},
        {"error", Printable(outcome.error)},
        {"retry_in_s", delay}});

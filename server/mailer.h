@@ -4,7 +4,7 @@
 // libcurl is opened (dlopen) by that thread, not linked into the daemon: it
 // brings 28 shared objects of its own, and relocating them at exec was most
 // of the daemon's start-up CPU (bench/RESULTS.md). A daemon without
-// mail.smtp never loads it.
+// mail.smtp never loads it (unless a reload sets it).
 //
 // Delivery is at least once. A mail leaves the outbox only after the relay
 // accepted it (its answer to the end of DATA), in a write transaction of its
@@ -28,6 +28,11 @@
 // The outbox is rescanned after each pass, on Wake(), when the next deferred
 // mail falls due, and every `poll_interval` (updnsctl in another process
 // queues mail too and cannot call Wake()).
+//
+// Reconfigure() (a reload) takes effect from the next pass: a new relay is
+// tried at once for every queued mail, deferred ones included; setting
+// mail.smtp on a mailer started without it starts the thread, and clearing
+// it stops delivery (the mail stays queued).
 #pragma once
 
 #include <chrono>
@@ -87,17 +92,21 @@ class Mailer {
   void Stop();
   // Thread-safe: new mail is queued, scan the outbox now.
   void Wake();
+  // Thread-safe: new SMTP settings (see above); `config` is copied.
+  void Reconfigure(const config::MailConfig& config);
 
-  bool enabled() const { return !config_.smtp.empty(); }
+  bool enabled() const;
   Stats stats() const;
 
  private:
   struct Outcome;
 
   void Run();
-  // Sends every due mail; returns the earliest time (unix ms) a queued mail
-  // falls due later, or UINT64_MAX when none is waiting.
-  uint64_t DeliverDue(CurlMulti& multi);
+  void StartThread();  // REQUIRES: mutex_ held
+  // Sends every due mail (every mail when `all`); returns the earliest time
+  // (unix ms) a queued mail falls due later, or UINT64_MAX when none is
+  // waiting.
+  uint64_t DeliverDue(CurlMulti& multi, bool all);
   Outcome Send(CurlMulti& transfers, uint64_t id, const storage::MailRecord& mail);
   // Removes a delivered mail or defers a failed one, and logs it. Returns
   // when a failed mail is due again (unix seconds), 0 for a delivered one.
@@ -105,9 +114,10 @@ class Mailer {
   bool stopping() const;
 
   storage::Store& store_;
-  const config::MailConfig config_;
   const MailerTiming timing_;
 
+  // Worker thread only: mail settings as of the current pass.
+  config::MailConfig active_;
   // Worker thread only: what the store could not be told. Delivered mail
   // whose removal failed (never sent twice by this process), and failed mail
   // whose deferral failed (not retried before this time, unix seconds).
@@ -116,6 +126,9 @@ class Mailer {
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
+  config::MailConfig config_;  // guarded by mutex_: the latest settings
+  bool relay_changed_ = false;  // guarded by mutex_: try all mail on the next pass
+  bool started_ = false;   // guarded by mutex_: Start() was called
   bool stopping_ = false;  // guarded by mutex_
   bool woken_ = false;     // guarded by mutex_
   // Guarded by mutex_: the thread's multi handle while it has one, for

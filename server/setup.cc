@@ -168,13 +168,6 @@ std::vector<std::string> ChangesNeedingRestart(const config::Config& running,
   note(running.http.tls.cert != fresh.http.tls.cert || running.http.tls.key != fresh.http.tls.key,
        "http.tls file names",
        "SIGHUP re-reads the files named at start (replace their contents to renew)");
-  const config::MailConfig& a = running.mail;
-  const config::MailConfig& b = fresh.mail;
-  note(a.smtp != b.smtp || a.from != b.from || a.starttls != b.starttls ||
-           a.username != b.username || a.password != b.password ||
-           a.retry_initial_seconds != b.retry_initial_seconds ||
-           a.retry_max_seconds != b.retry_max_seconds,
-       "mail (SMTP)", kBuiltOnce);
   return changes;
 }
 

@@ -58,8 +58,7 @@ std::map<std::string, uint32_t> HostTtlsOf(const config::Config& config);
 std::vector<update::HostZone> HostZonesOf(const config::Config& config);
 
 // The settings a reload cannot apply, as "key: why", where `fresh`
-// differs from `running`: sockets, threads, the store, and the parts built
-// once at start (mail).
+// differs from `running`: sockets, threads and the store.
 std::vector<std::string> ChangesNeedingRestart(const config::Config& running,
                                                const config::Config& fresh);
 

@@ -50,10 +50,10 @@ constexpr const char* kUsage =
     "\n"
     "SIGINT and SIGTERM stop the daemon cleanly (exit status 0). SIGHUP re-reads\n"
     "the configuration: zones, keys, ACLs, NOTIFY targets and backoff, DNS and\n"
-    "HTTP limits, the login throttle, journal limits, the dyndns and API\n"
+    "HTTP limits, the login throttle, journal limits, mail, the dyndns and API\n"
     "settings and the HTTPS certificate and key apply at once; an invalid file\n"
     "is logged and the running configuration kept; settings that need a\n"
-    "restart (listeners, threads, the store, mail) are named.\n";
+    "restart (listeners, threads, the store) are named.\n";
 
 struct Arguments {
   std::string config;
@@ -132,6 +132,7 @@ struct Reloader {
   updns::update::Writer& writer;
   std::vector<std::unique_ptr<updns::server::DnsWorker>>& workers;
   updns::server::Notifier& notifier;
+  updns::server::Mailer& mailer;
   updns::server::LoginThrottle* throttle;  // null without HTTP
   updns::server::DyndnsService* dyndns;  // null without HTTP
   updns::server::ApiService* api;        // null without HTTP
@@ -176,6 +177,7 @@ void Reloader::Reload() {
   writer.SetJournalLimits(server::JournalLimitsOf(*fresh));
   for (auto& worker : workers) worker->Reconfigure(*options);
   notifier.Reconfigure(std::move(notify_options).value());
+  mailer.Reconfigure(fresh->mail);
   // Only a changed throttle starts every budget afresh.
   if (throttle && server::ThrottleOptionsOf(before) != server::ThrottleOptionsOf(*fresh))
     throttle->SetOptions(server::ThrottleOptionsOf(*fresh));
@@ -393,8 +395,9 @@ int main(int argc, char** argv) {
     });
   }
 
-  Reloader reloader{args.config, *config, **store,     writer,   workers, **notifier,
-                    throttle.get(), dyndns.get(), api.get(), http.get(), metrics};
+  Reloader reloader{args.config,  *config,     **store,   writer,     workers,
+                    **notifier,    mailer,      throttle.get(), dyndns.get(), api.get(),
+                    http.get(),    metrics};
   uv_loop_t loop;
   uv_loop_init(&loop);
   uv_signal_t sigint, sigterm, sighup;

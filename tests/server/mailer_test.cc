@@ -225,6 +225,15 @@ class MailerTest : public ::testing::Test {
     return sink;
   }
 
+  // A sink on the relay port of `config` (StartSink: of config_).
+  std::unique_ptr<SmtpSink> StartSinkOn(const config::MailConfig& config) {
+    config::MailConfig saved = config_;
+    config_ = config;
+    auto sink = StartSink();
+    config_ = saved;
+    return sink;
+  }
+
   std::unique_ptr<Mailer> MakeMailer() {
     return std::make_unique<Mailer>(*store_, config_, timing_);
   }
@@ -365,6 +374,58 @@ TEST_F(MailerTest, RetriesWithBackoffUntilTheRelayComesUp) {
   ASSERT_EQ(ReceivedMail().size(), 1u);
   EXPECT_TRUE(Contains(ReceivedMail()[0].message, kResetLink));
   EXPECT_EQ(mailer->stats().delivered, 1u);
+}
+
+// A reload's relay: tried at once for mail deferred by the old one, without
+// waiting out its backoff.
+TEST_F(MailerTest, ANewRelayIsTriedAtOnceForDeferredMail) {
+  config_.retry_initial_seconds = 600;
+  config_.retry_max_seconds = 600;
+  QueueReset("gina@example.net");
+  auto mailer = MakeMailer();
+  mailer->Start();
+  ASSERT_TRUE(WaitUntilEvery20ms(
+      [&] {
+        auto outbox = Outbox();
+        return outbox.size() == 1 && outbox[0].second.attempts >= 1;
+      },
+      milliseconds(10000)))
+      << "the first attempt, to a port where nothing listens";
+
+  UseRelay(FreePort());
+  auto sink = StartSink();
+  mailer->Reconfigure(config_);
+  ASSERT_TRUE(WaitUntilEvery20ms([&] { return Outbox().empty(); }, milliseconds(10000)))
+      << "deferred for 600 s by the old relay, the mail must go to the new one now";
+  mailer->Stop();
+  EXPECT_EQ(ReceivedMail().size(), 1u);
+}
+
+// mail.smtp set by a reload starts a mailer that started without it;
+// cleared again, mail stays queued.
+TEST_F(MailerTest, AReloadCanTurnDeliveryOnAndOff) {
+  config::MailConfig with_relay = config_;
+  config_.smtp.clear();
+  auto sink = StartSinkOn(with_relay);
+  auto mailer = MakeMailer();
+  mailer->Start();
+  EXPECT_FALSE(mailer->enabled());
+  QueueReset("hank@example.net");
+  mailer->Wake();
+  std::this_thread::sleep_for(milliseconds(500));
+  EXPECT_EQ(Outbox().size(), 1u) << "no relay, no delivery";
+
+  mailer->Reconfigure(with_relay);
+  EXPECT_TRUE(mailer->enabled());
+  ASSERT_TRUE(WaitUntilEvery20ms([&] { return Outbox().empty(); }, milliseconds(10000)));
+
+  mailer->Reconfigure(config_);
+  QueueReset("ivy@example.net");
+  mailer->Wake();
+  std::this_thread::sleep_for(milliseconds(500));
+  EXPECT_EQ(Outbox().size(), 1u) << "mail.smtp cleared again";
+  mailer->Stop();
+  EXPECT_EQ(ReceivedMail().size(), 1u);
 }
 
 TEST_F(MailerTest, BackoffDoublesUpToRetryMax) {

@@ -72,6 +72,17 @@ class MailDaemon : public HttpUpdnsd {
 
   uint16_t smtp_port() const { return smtp_port_; }
 
+  // Points mail.smtp at another free port and sends SIGHUP; true once the
+  // reload is logged as applied.
+  bool ReloadWithAnotherRelay() {
+    smtp_port_ = PickFreePort(false);
+    WriteFile(config_path(), ConfigText());
+    const size_t before = CountOf(log(), "event=reloaded ");
+    return ::kill(process_.pid(), SIGHUP) == 0 &&
+           WaitUntil([&] { return CountOf(log(), "event=reloaded ") > before; },
+                     milliseconds(10000));
+  }
+
  private:
   uint16_t smtp_port_ = 0;
 };
@@ -442,6 +453,24 @@ TEST_F(ResellerMailTest, SmtpDownDuringUnlinkMailIsDeliveredWhenItComesUp) {
   ASSERT_NO_FATAL_FAILURE(ResetPasswordWith(token));
   EXPECT_TRUE(OutboxList().empty());
   EXPECT_EQ(ReceivedMail().size(), 1u) << "one mail only";
+}
+
+// The relay moved while a mail waits: a reload pointing mail.smtp at the
+// new one delivers it, with no restart.
+TEST_F(ResellerMailTest, ARelayChangedByAReloadDeliversTheQueuedMail) {
+  std::string reseller_session = LinkedAccount();
+  ASSERT_FALSE(reseller_session.empty());
+  ASSERT_FALSE(HasFailure());
+  ASSERT_NO_FATAL_FAILURE(Unlink(reseller_session));
+  std::vector<OutboxLine> outbox = WaitForQueuedAttempts(1, milliseconds(6000));
+  ASSERT_EQ(outbox.size(), 1u) << Describe(outbox);
+
+  ASSERT_TRUE(daemon_.ReloadWithAnotherRelay()) << daemon_.log();
+  EXPECT_EQ(daemon_.log().find("event=reload_needs_restart"), std::string::npos) << daemon_.log();
+  ASSERT_NO_FATAL_FAILURE(StartSink());  // on the new port
+  ASSERT_TRUE(WaitForMail(1, milliseconds(10000)))
+      << "not delivered by the new relay; outbox: " << Describe(OutboxList());
+  EXPECT_FALSE(CheckResetMail().empty());
 }
 
 // SMTP down during the unlink and the daemon restarted meanwhile: the mail
