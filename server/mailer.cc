@@ -331,10 +331,6 @@ std::string Lowercase(std::string_view text) {
   return out;
 }
 
-}  // namespace
-
-namespace {
-
 void LogDisabled(const storage::Store& store) {
   size_t queued = 0;
   if (auto txn = store.BeginRead(); txn.ok()) {

@@ -126,11 +126,11 @@ class Mailer {
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  config::MailConfig config_;  // guarded by mutex_: the latest settings
+  config::MailConfig config_;   // guarded by mutex_: the latest settings
   bool relay_changed_ = false;  // guarded by mutex_: try all mail on the next pass
-  bool started_ = false;   // guarded by mutex_: Start() was called
-  bool stopping_ = false;  // guarded by mutex_
-  bool woken_ = false;     // guarded by mutex_
+  bool started_ = false;        // guarded by mutex_: Start() was called
+  bool stopping_ = false;       // guarded by mutex_
+  bool woken_ = false;          // guarded by mutex_
   // Guarded by mutex_: the thread's multi handle while it has one, for
   // Stop() to wake a transfer in progress.
   CurlMulti* multi_ = nullptr;

@@ -90,7 +90,7 @@ struct Notifier::Impl {
   uv_loop_t loop{};
   uv_async_t poke_async{};
   uv_async_t stop_async{};
-  uv_async_t zones_async{};
+  uv_async_t reload_async{};
   uv_timer_t poll_timer{};
   uv_timer_t retry_timer{};
   uv_udp_t socket4{};
@@ -99,9 +99,9 @@ struct Notifier::Impl {
   char receive_buffer[kMaxNotifySize];  // an answer echoes the NOTIFY, its own TSIG RR instead
 
   // A reload's options, from Reconfigure() to the loop.
-  std::mutex zones_mutex;
-  std::optional<NotifierOptions> next_options;  // guarded by zones_mutex
-  bool zones_closed = false;                                     // guarded by zones_mutex
+  std::mutex reload_mutex;
+  std::optional<NotifierOptions> next_options;  // guarded by reload_mutex
+  bool reload_closed = false;                   // guarded by reload_mutex
 
   mutable std::mutex stats_mutex;
   Stats stats;  // guarded by stats_mutex
@@ -304,12 +304,14 @@ void Notifier::Impl::OnAnswer(const uint8_t* data, size_t size, const sockaddr* 
   }
 }
 
-// Zones whose apex and targets are unchanged keep what was announced and
-// what is pending; new ones are announced at once.
+// Zones whose apex, targets and key are unchanged keep what was announced
+// and what is pending; new ones are announced at once. The new backoff
+// spaces the next sends, and no pending resend waits longer than its
+// retry_max.
 void Notifier::Impl::ApplyOptions() {
   std::optional<NotifierOptions> fresh;
   {
-    std::lock_guard lock(zones_mutex);
+    std::lock_guard lock(reload_mutex);
     fresh.swap(next_options);
   }
   if (!fresh) return;
@@ -345,10 +347,10 @@ void Notifier::Impl::ApplyOptions() {
 
 void Notifier::Impl::OnStop() {
   {
-    std::lock_guard lock(zones_mutex);
-    zones_closed = true;
+    std::lock_guard lock(reload_mutex);
+    reload_closed = true;
   }
-  uv_close(reinterpret_cast<uv_handle_t*>(&zones_async), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&reload_async), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&poke_async), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&poll_timer), nullptr);
@@ -371,11 +373,11 @@ Result<std::unique_ptr<Notifier>> Notifier::Create(const storage::Store& store,
   uv_loop_init(&w.loop);
   uv_async_init(&w.loop, &w.poke_async, [](uv_async_t* a) { static_cast<Impl*>(a->data)->Check(); });
   uv_async_init(&w.loop, &w.stop_async, [](uv_async_t* a) { static_cast<Impl*>(a->data)->OnStop(); });
-  uv_async_init(&w.loop, &w.zones_async,
+  uv_async_init(&w.loop, &w.reload_async,
                 [](uv_async_t* a) { static_cast<Impl*>(a->data)->ApplyOptions(); });
   uv_timer_init(&w.loop, &w.poll_timer);
   uv_timer_init(&w.loop, &w.retry_timer);
-  w.poke_async.data = w.stop_async.data = w.zones_async.data = &w;
+  w.poke_async.data = w.stop_async.data = w.reload_async.data = &w;
   w.poll_timer.data = w.retry_timer.data = &w;
   Status bound;
   if (w.has4) bound = w.Bind(w.socket4, AF_INET);
@@ -426,10 +428,10 @@ void Notifier::Poke() {
 }
 
 void Notifier::Reconfigure(NotifierOptions options) {
-  std::lock_guard lock(impl_->zones_mutex);
-  if (impl_->zones_closed) return;
+  std::lock_guard lock(impl_->reload_mutex);
+  if (impl_->reload_closed) return;
   impl_->next_options = std::move(options);
-  uv_async_send(&impl_->zones_async);  // under the lock: OnStop cannot close it meanwhile
+  uv_async_send(&impl_->reload_async);  // under the lock: OnStop cannot close it meanwhile
 }
 
 Notifier::Stats Notifier::stats() const {

@@ -92,8 +92,8 @@ class LoginThrottle {
   static Budget BudgetOf(unsigned limit, uint64_t window_ms);
 
   std::mutex mutex_;
-  ThrottleOptions options_;                  // guarded by mutex_
-  Budget name_budget_, address_budget_;      // guarded by mutex_
+  ThrottleOptions options_;              // guarded by mutex_
+  Budget name_budget_, address_budget_;  // guarded by mutex_
   // Key -> the time at which its bucket is empty again (GCRA's theoretical
   // arrival time). Guarded by mutex_.
   std::unordered_map<std::string, uint64_t> empty_at_ms_;
