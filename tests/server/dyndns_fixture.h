@@ -253,6 +253,16 @@ class HttpUpdnsd {
   std::filesystem::path log_path() const { return dir_.path() / "updnsd.log"; }
   std::string log() const { return ReadFile(log_path()); }
 
+  // Writes `config_text` as the config and sends SIGHUP; true once the
+  // daemon logged the reload as applied (within 10 s).
+  bool ReloadWith(const std::string& config_text) {
+    const size_t before = CountOf(log(), "event=reloaded ");
+    WriteFile(config_path(), config_text);
+    return ::kill(process_.pid(), SIGHUP) == 0 &&
+           WaitUntil([&] { return CountOf(log(), "event=reloaded ") > before; },
+                     std::chrono::milliseconds(10000));
+  }
+
  protected:
   // A fresh store on new ports: writes the zone file, then up to three
   // times picks free DNS and HTTP ports (and `*extra_port`, when given, all

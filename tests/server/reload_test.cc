@@ -161,20 +161,13 @@ TEST(HttpReloadTest, LimitsAndMetricsAllowFollowTheFile) {
   EXPECT_EQ(exchange(padded), 401) << "3 KB of headers are within 8 KiB";
   EXPECT_EQ(exchange(metrics), 200);
 
-  auto reloads = [&] { return CountOf(daemon.log(), "event=reloaded "); };
-  auto reload = [&](const std::string& text) {
-    const size_t before = reloads();
-    WriteFile(daemon.config_path(), text);
-    return ::kill(daemon.process().pid(), SIGHUP) == 0 &&
-           WaitUntil([&] { return reloads() > before; }, 10s, 10ms);
-  };
   DyndnsOptions smaller;
   smaller.max_request_size = 1024;
   std::string text = daemon.ConfigText(smaller);
   size_t http = text.find("http:\n");
   ASSERT_NE(http, std::string::npos) << text;
   text.insert(http + 6, "  metrics_allow: [\"10.0.0.0/8\"]\n");
-  ASSERT_TRUE(reload(text)) << daemon.log();
+  ASSERT_TRUE(daemon.ReloadWith(text)) << daemon.log();
   // The HTTP loop applies the posted limits before the next connection's
   // first read; poll briefly in case the reload raced the accept.
   int status = 0;
@@ -197,13 +190,6 @@ TEST(HttpReloadTest, LoginThrottleFollowsTheFile) {
     return text.insert(http + 6, "  login_throttle: {per_name: " + std::to_string(per_name) +
                                      ", per_address: 100, window: 3600}\n");
   };
-  auto reloads = [&] { return CountOf(daemon.log(), "event=reloaded "); };
-  auto reload = [&](const std::string& text) {
-    const size_t before = reloads();
-    WriteFile(daemon.config_path(), text);
-    return ::kill(daemon.process().pid(), SIGHUP) == 0 &&
-           WaitUntil([&] { return reloads() > before; }, 10s, 10ms);
-  };
   const std::string body = R"({"name":"nobody","password":"wrong"})";
   auto login = [&] {
     HttpConnection c;
@@ -215,14 +201,14 @@ TEST(HttpReloadTest, LoginThrottleFollowsTheFile) {
         .status;
   };
 
-  ASSERT_TRUE(reload(with_throttle(2))) << daemon.log();
+  ASSERT_TRUE(daemon.ReloadWith(with_throttle(2))) << daemon.log();
   EXPECT_EQ(login(), 401);
   EXPECT_EQ(login(), 401);
   EXPECT_EQ(login(), 429) << "per_name 2";
   // The same throttle again: the failures stay counted.
-  ASSERT_TRUE(reload(with_throttle(2))) << daemon.log();
+  ASSERT_TRUE(daemon.ReloadWith(with_throttle(2))) << daemon.log();
   EXPECT_EQ(login(), 429) << "an unchanged throttle keeps its budgets";
-  ASSERT_TRUE(reload(with_throttle(3))) << daemon.log();
+  ASSERT_TRUE(daemon.ReloadWith(with_throttle(3))) << daemon.log();
   for (int i = 0; i < 3; ++i) EXPECT_EQ(login(), 401) << "failure " << i << " under per_name 3";
   EXPECT_EQ(login(), 429) << "per_name 3";
   EXPECT_EQ(daemon.log().find("login_throttle"), std::string::npos) << "not a restart setting";

@@ -76,11 +76,7 @@ class MailDaemon : public HttpUpdnsd {
   // reload is logged as applied.
   bool ReloadWithAnotherRelay() {
     smtp_port_ = PickFreePort(false);
-    WriteFile(config_path(), ConfigText());
-    const size_t before = CountOf(log(), "event=reloaded ");
-    return ::kill(process_.pid(), SIGHUP) == 0 &&
-           WaitUntil([&] { return CountOf(log(), "event=reloaded ") > before; },
-                     milliseconds(10000));
+    return ReloadWith(ConfigText());
   }
 
  private:

@@ -124,11 +124,7 @@ class XfrPrimary : public DyndnsDaemon {
   // reload is logged as applied.
   bool Reload(const PrimaryOptions& options) {
     options_ = options;
-    WriteFile(config_path(), XfrConfigText());
-    const size_t before = CountOf(log(), "event=reloaded ");
-    return ::kill(process_.pid(), SIGHUP) == 0 &&
-           WaitUntil([&] { return CountOf(log(), "event=reloaded ") > before; },
-                     milliseconds(10000));
+    return ReloadWith(XfrConfigText());
   }
 
   // SIGTERM, then again on the same store and ports with the zone's
