@@ -345,7 +345,7 @@ void LogDisabled(const storage::Store& store) {
 }  // namespace
 
 Mailer::Mailer(storage::Store& store, const config::MailConfig& config, MailerTiming timing)
-    : store_(store), timing_(timing), config_(config) {}
+    : store_(store), timing_(timing), active_(config), config_(config) {}
 
 Mailer::~Mailer() { Stop(); }
 
@@ -371,7 +371,6 @@ void Mailer::Reconfigure(const config::MailConfig& config) {
   {
     std::lock_guard lock(mutex_);
     disabled = started_ && !config_.smtp.empty() && config.smtp.empty();
-    relay_changed_ = relay_changed_ || config.smtp != config_.smtp;
     config_ = config;
     woken_ = true;
     if (started_ && !stopping_ && !thread_.joinable() && !config_.smtp.empty()) StartThread();
@@ -424,8 +423,8 @@ void Mailer::Run() {
   multi_ = &*multi;
   while (!stopping_) {
     woken_ = false;
+    const bool all = config_.smtp != active_.smtp;
     active_ = config_;
-    const bool all = std::exchange(relay_changed_, false);
     lock.unlock();
     // Without a relay (a reload cleared mail.smtp) the thread only waits.
     uint64_t next_due_ms = active_.smtp.empty() ? kNever : DeliverDue(*multi, all);

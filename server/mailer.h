@@ -116,7 +116,8 @@ class Mailer {
   storage::Store& store_;
   const MailerTiming timing_;
 
-  // Worker thread only: mail settings as of the current pass.
+  // Worker thread only: mail settings as of the current pass (a pass whose
+  // relay differs from the last one's tries every mail).
   config::MailConfig active_;
   // Worker thread only: what the store could not be told. Delivered mail
   // whose removal failed (never sent twice by this process), and failed mail
@@ -126,11 +127,10 @@ class Mailer {
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  config::MailConfig config_;   // guarded by mutex_: the latest settings
-  bool relay_changed_ = false;  // guarded by mutex_: try all mail on the next pass
-  bool started_ = false;        // guarded by mutex_: Start() was called
-  bool stopping_ = false;       // guarded by mutex_
-  bool woken_ = false;          // guarded by mutex_
+  config::MailConfig config_;  // guarded by mutex_: the latest settings
+  bool started_ = false;       // guarded by mutex_: Start() was called
+  bool stopping_ = false;      // guarded by mutex_
+  bool woken_ = false;         // guarded by mutex_
   // Guarded by mutex_: the thread's multi handle while it has one, for
   // Stop() to wake a transfer in progress.
   CurlMulti* multi_ = nullptr;

@@ -57,11 +57,6 @@ struct ZoneState {
   std::optional<uint32_t> announced;
 };
 
-bool SameKey(const std::optional<tsig::Key>& a, const std::optional<tsig::Key>& b) {
-  if (!a || !b) return !a && !b;
-  return a->name == b->name && a->algorithm == b->algorithm && a->secret == b->secret;
-}
-
 uint64_t NowSeconds() { return static_cast<uint64_t>(std::time(nullptr)); }
 
 ZoneState NewZoneState(NotifierOptions::Zone zone) {
@@ -332,7 +327,7 @@ void Notifier::Impl::ApplyOptions() {
     }
     auto old = std::find_if(zones.begin(), zones.end(), [&](const ZoneState& z) {
       return z.apex == zone.apex && config::SameEndpoints(z.targets, zone.targets) &&
-             SameKey(z.key, zone.key);
+             z.key == zone.key;
     });
     next.push_back(old != zones.end() ? std::move(*old) : NewZoneState(std::move(zone)));
   }

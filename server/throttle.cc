@@ -35,6 +35,7 @@ LoginThrottle::Budget LoginThrottle::BudgetOf(unsigned limit, uint64_t window_ms
 
 void LoginThrottle::SetOptions(ThrottleOptions options) {
   std::lock_guard lock(mutex_);
+  if (options == options_) return;
   options_ = options;
   name_budget_ = BudgetOf(options.per_name, options.window_ms);
   address_budget_ = BudgetOf(options.per_address, options.window_ms);

@@ -71,8 +71,9 @@ class LoginThrottle {
   // Neither right nor wrong: both charges are given back.
   void Refund(const Attempt& attempt);
 
-  // New limits (a reload). Every budget starts full again: a debt run up
-  // under the old limits does not translate into the new ones.
+  // New limits (a reload). When they differ from the current ones, every
+  // budget starts full again: a debt run up under the old limits does not
+  // translate into the new ones. The same limits again change nothing.
   void SetOptions(ThrottleOptions options);
 
   // The address part of the keys: "192.0.2.1", "2001:db8:1:2::/64".

@@ -178,9 +178,7 @@ void Reloader::Reload() {
   for (auto& worker : workers) worker->Reconfigure(*options);
   notifier.Reconfigure(std::move(notify_options).value());
   mailer.Reconfigure(fresh->mail);
-  // Only a changed throttle starts every budget afresh.
-  if (throttle && server::ThrottleOptionsOf(before) != server::ThrottleOptionsOf(*fresh))
-    throttle->SetOptions(server::ThrottleOptionsOf(*fresh));
+  if (throttle) throttle->SetOptions(server::ThrottleOptionsOf(*fresh));
   if (dyndns) dyndns->Reconfigure(server::DyndnsPolicyOf(*fresh), server::HostTtlsOf(*fresh));
   if (api) api->Reconfigure(ApiOptionsOf(*fresh));
   if (http) {

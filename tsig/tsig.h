@@ -44,6 +44,8 @@ struct Key {
   std::string name;  // lowercase uncompressed wire form
   Algorithm algorithm = Algorithm::kHmacSha256;
   std::string secret;  // raw bytes, not base64
+
+  bool operator==(const Key&) const = default;
 };
 
 // Decodes a base64 secret as `tsig-keygen`, `keymgr` and config files write
